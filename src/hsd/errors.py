@@ -1,0 +1,34 @@
+"""Exceptions raised for bad user input. The CLI turns them into one-line messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class HSDError(Exception):
+    """Base class of every error hsd reports to the user without a traceback."""
+
+
+class EventFileError(HSDError, ValueError):
+    """An event file cannot be read, or holds events that are not valid.
+
+    The message always names the file and the fault.
+    """
+
+    def __init__(self, path: str | Path | None, problem: str) -> None:
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        where = "<in-memory events>" if path is None else str(path)
+        super().__init__(f"{where}: {problem}")
+
+
+class DatasetError(HSDError, ValueError):
+    """A dataset root is missing, has the wrong layout, or holds no usable samples."""
+
+
+class ConfigError(HSDError, ValueError):
+    """A configuration value or command-line override is invalid."""
+
+
+class CheckpointError(HSDError, ValueError):
+    """A checkpoint is missing, truncated, corrupted or refused for safety."""
