@@ -1,0 +1,32 @@
+# Two entry points on a fresh machine: `make demo` (the main job) and `make test`.
+# Each creates .venv and installs hsd into it on first use. torch is pinned through
+# constraints.txt in the same pip command (see README: "Dependencies").
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.hsd-installed
+EXTRAS ?= dev,aedat4,prophesee
+
+.PHONY: demo test lint format bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/hsd demo --out demo-out
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks
+
+clean:
+	rm -rf $(VENV) demo-out runs .pytest_cache .ruff_cache
