@@ -49,7 +49,9 @@ class Payload:
 def test_pickled_code_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     with path.open("wb") as handle:
-        torch.save({**_payload(), "format": FORMAT, "hook": Payload()}, handle, pickle_module=pickle)
+        torch.save(
+            {**_payload(), "format": FORMAT, "hook": Payload()}, handle, pickle_module=pickle
+        )
     with pytest.raises(CheckpointError, match="refused to load"):
         load_checkpoint(path)
 
