@@ -13,7 +13,8 @@ what a valid stream is: equal lengths, finite integer timestamps, coordinates in
 polarity 0/1, at least one event (unless explicitly allowed), and timestamps in non-decreasing
 order. Out-of-order timestamps (seen in real recordings after USB packet reordering) are by
 default **sorted stably** with an :class:`UnsortedEventsWarning` naming the file and the number of
-inversions; ``on_unsorted="error"`` refuses them instead.
+inversions; ``on_unsorted="error"`` refuses them instead, and ``on_unsorted="keep"`` returns them
+in the stored order (for inspection tools that report whether a file is sorted).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from hsd.errors import EventFileError
 
 __all__ = ["Events", "UnsortedEventsWarning", "validate_events"]
 
-UnsortedPolicy = Literal["sort", "error"]
+UnsortedPolicy = Literal["sort", "error", "keep"]
 
 
 class UnsortedEventsWarning(UserWarning):
@@ -113,8 +114,10 @@ def validate_events(
     (unless ``allow_empty``), non-finite or non-integer timestamps, negative or out-of-sensor
     coordinates, polarity other than 0/1, and (with ``on_unsorted="error"``) decreasing
     timestamps. With ``on_unsorted="sort"`` decreasing timestamps are sorted stably and an
-    :class:`UnsortedEventsWarning` is issued.
+    :class:`UnsortedEventsWarning` is issued; ``on_unsorted="keep"`` leaves them as stored.
     """
+    if on_unsorted not in ("sort", "error", "keep"):
+        raise ValueError(f"on_unsorted must be 'sort', 'error' or 'keep', not {on_unsorted!r}")
     width, height = int(sensor_size[0]), int(sensor_size[1])
     if width <= 0 or height <= 0:
         raise EventFileError(path, f"invalid sensor size {width}x{height}")
@@ -160,7 +163,7 @@ def validate_events(
     y = y.astype(np.int16, copy=False)
     p = p.astype(np.uint8, copy=False)
 
-    inversions = int(np.count_nonzero(np.diff(t) < 0))
+    inversions = 0 if on_unsorted == "keep" else int(np.count_nonzero(np.diff(t) < 0))
     if inversions:
         if on_unsorted == "error":
             raise EventFileError(
