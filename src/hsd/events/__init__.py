@@ -4,5 +4,21 @@ Pure numpy: nothing under ``hsd.events`` imports torch.
 """
 
 from hsd.events.core import Events, UnsortedEventsWarning, validate_events
+from hsd.events.emulator import DVSEmulator
+from hsd.events.formats import SUPPORTED_EXTENSIONS, detect_format, read_events, read_frames_npz
+from hsd.events.frames import FrameSpec, frame_bounds, frame_end_times_us, integrate_frames
 
-__all__ = ["Events", "UnsortedEventsWarning", "validate_events"]
+__all__ = [
+    "SUPPORTED_EXTENSIONS",
+    "DVSEmulator",
+    "Events",
+    "FrameSpec",
+    "UnsortedEventsWarning",
+    "detect_format",
+    "frame_bounds",
+    "frame_end_times_us",
+    "integrate_frames",
+    "read_events",
+    "read_frames_npz",
+    "validate_events",
+]
