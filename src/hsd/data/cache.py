@@ -1,0 +1,195 @@
+"""The frame cache: every sample of a dataset integrated into frames once, then memory-mapped.
+
+A cache entry is a folder ``<cache dir>/frames/<dataset>/<fingerprint>-<spec key>-v<format>/``
+holding ``frames.npy`` ``[S, N, P, H, W]`` (``uint16`` when every count fits, else ``int32``),
+``labels.npy`` ``int64 [S]``, ``end_times_us.npy`` ``int64 [S, N]`` and ``keys.json``. The name
+contains the dataset fingerprint (keys, labels, file sizes), every frame parameter
+(:meth:`FrameSpec.key`) and the cache format version, so a changed parameter or dataset never
+serves stale frames. Entries are written into a temporary folder and renamed into place, so an
+interrupted build leaves no half entry behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from hsd.data.base import EventDataset
+from hsd.data.paths import cache_dir as default_cache_dir
+from hsd.errors import DatasetError
+from hsd.events.frames import FrameSpec, resize_nearest
+
+__all__ = ["FORMAT_VERSION", "FrameArrays", "FrameCache", "load_frames"]
+
+FORMAT_VERSION = 1
+_UINT16_MAX = int(np.iinfo(np.uint16).max)
+
+
+@dataclass(frozen=True, eq=False)
+class FrameArrays:
+    """Frames of every sample of a dataset, in the dataset's sample order.
+
+    ``frames``: ``[S, N, P, H, W]`` event counts, ``uint16`` or ``int32`` (memory-mapped when
+    read from the cache); ``labels``: ``int64 [S]``; ``end_times_us``: ``int64 [S, N]``, event
+    time (microseconds since the sample's first event) consumed when each frame is complete, -1
+    where unknown (frames stored by SpikingJelly); ``keys``: the sample keys.
+    """
+
+    frames: np.ndarray
+    labels: np.ndarray
+    end_times_us: np.ndarray
+    keys: list[str]
+    path: Path | None = None
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+
+class FrameCache:
+    """Frame arrays of (dataset, spec) pairs under ``<cache_dir>/frames``."""
+
+    def __init__(self, cache_dir: str | Path | None = None) -> None:
+        self.root = default_cache_dir(cache_dir) / "frames"
+
+    def path(self, dataset: EventDataset, spec: FrameSpec) -> Path:
+        """The entry folder of ``dataset`` integrated with ``spec``."""
+        name = f"{dataset.fingerprint()[:20]}-{spec.key()}-v{FORMAT_VERSION}"
+        return self.root / dataset.name / name
+
+    def load(self, dataset: EventDataset, spec: FrameSpec, progress: bool = True) -> FrameArrays:
+        """Read the entry, building it first if it does not exist (reads every raw sample)."""
+        path = self.path(dataset, spec)
+        if not path.is_dir():
+            self._build(dataset, spec, path, progress)
+        arrays = _read_entry(path)
+        if arrays is None or arrays.keys != dataset.keys:
+            shutil.rmtree(path, ignore_errors=True)
+            self._build(dataset, spec, path, progress)
+            arrays = _read_entry(path)
+            if arrays is None:
+                raise DatasetError(f"{dataset.name}: frame cache {path} cannot be read back")
+        return arrays
+
+    def _build(self, dataset: EventDataset, spec: FrameSpec, path: Path, progress: bool) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        tmp.mkdir()
+        try:
+            _integrate_all(dataset, spec, tmp, progress)
+            try:
+                os.replace(tmp, path)
+            except OSError:
+                if not path.is_dir():  # another process finished first otherwise
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_frames(
+    dataset: EventDataset,
+    spec: FrameSpec,
+    *,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> FrameArrays:
+    """Frames of every sample of ``dataset`` made with ``spec``, from the cache (built on first
+    use, with a progress bar over the samples when ``progress``)."""
+    return FrameCache(cache_dir).load(dataset, spec, progress=progress)
+
+
+def _sample_frames(dataset: EventDataset, spec: FrameSpec, index: int):
+    """``(frames [N, P, H, W] integer, end_times_us int64 [N])`` of one sample."""
+    if dataset.kind == "events":
+        events = dataset.load_events(index)
+        return spec.apply(events), spec.end_times_us(events)
+    frames = dataset.load_frames(index)
+    path = dataset.samples[index].path
+    stored_by = getattr(dataset, "split_by", None)
+    if frames.shape[0] != spec.n_frames:
+        raise DatasetError(
+            f"{dataset.name}: {path} stores {frames.shape[0]} frames, the spec asks for "
+            f"{spec.n_frames}; preprocess with frames_number={spec.n_frames} or set N to match"
+        )
+    if stored_by is not None and stored_by != spec.split_by:
+        raise DatasetError(
+            f"{dataset.name}: {path} was split by {stored_by}, the spec asks for {spec.split_by}"
+        )
+    if frames.dtype.kind == "f":
+        if not np.all(frames == np.round(frames)) or frames.min() < 0:
+            raise DatasetError(f"{dataset.name}: {path} holds frames that are not event counts")
+    elif frames.dtype.kind not in "iu":
+        raise DatasetError(f"{dataset.name}: {path} holds frames of dtype {frames.dtype}")
+    frames = frames.astype(np.int64)
+    if spec.size is not None and tuple(frames.shape[-2:]) != spec.size:
+        frames = resize_nearest(frames, spec.size, spec.resize)
+    if spec.clip is not None:
+        frames = np.minimum(frames, spec.clip)
+    return frames, np.full(spec.n_frames, -1, dtype=np.int64)
+
+
+def _integrate_all(dataset: EventDataset, spec: FrameSpec, folder: Path, progress: bool) -> None:
+    dataset.prepare(progress)
+    n = len(dataset)
+    frames_path = folder / "frames.npy"
+    out: np.ndarray | None = None
+    end_times = np.zeros((n, spec.n_frames), dtype=np.int64)
+    bar = tqdm(
+        range(n),
+        desc=f"{dataset.name} -> frames ({spec.key()})",
+        unit="sample",
+        disable=not progress,
+    )
+    for i in bar:
+        frames, end_times[i] = _sample_frames(dataset, spec, i)
+        if out is None:
+            out = np.lib.format.open_memmap(
+                frames_path, mode="w+", dtype=np.uint16, shape=(n, *frames.shape)
+            )
+        elif frames.shape != out.shape[1:]:
+            raise DatasetError(
+                f"{dataset.name}: sample {dataset.samples[i].key} gives frames of shape "
+                f"{frames.shape}, earlier samples {out.shape[1:]}"
+            )
+        if out.dtype == np.uint16 and frames.max(initial=0) > _UINT16_MAX:
+            out = _widen(out, folder, i)
+        out[i] = frames
+    bar.close()
+    if out is None:
+        raise DatasetError(f"{dataset.name}: no samples to integrate")
+    out.flush()
+    del out
+    np.save(folder / "labels.npy", dataset.labels)
+    np.save(folder / "end_times_us.npy", end_times)
+    (folder / "keys.json").write_text(json.dumps(dataset.keys), "utf-8")
+
+
+def _widen(out: np.ndarray, folder: Path, done: int) -> np.ndarray:
+    """Copy a ``uint16`` memmap whose first ``done`` samples are filled into an ``int32`` one."""
+    wide_path = folder / "frames-int32.npy"
+    wide = np.lib.format.open_memmap(wide_path, mode="w+", dtype=np.int32, shape=out.shape)
+    wide[:done] = out[:done]
+    narrow_path = Path(out.filename)
+    del out
+    os.replace(wide_path, narrow_path)
+    return wide
+
+
+def _read_entry(path: Path) -> FrameArrays | None:
+    """The arrays of a complete entry, or None when a file is missing or inconsistent."""
+    try:
+        frames = np.load(path / "frames.npy", mmap_mode="r")
+        labels = np.load(path / "labels.npy")
+        end_times = np.load(path / "end_times_us.npy")
+        keys = json.loads((path / "keys.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (frames.shape[0] == labels.shape[0] == end_times.shape[0] == len(keys)):
+        return None
+    return FrameArrays(frames, labels, end_times, keys, path)
