@@ -32,3 +32,7 @@ class ConfigError(HSDError, ValueError):
 
 class CheckpointError(HSDError, ValueError):
     """A checkpoint is missing, truncated, corrupted or refused for safety."""
+
+
+class ConversionError(HSDError, ValueError):
+    """A network cannot be converted to a spiking one (max pooling, ReLU, no QCFS layer)."""
