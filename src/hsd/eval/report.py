@@ -55,11 +55,15 @@ def accuracy_table(
         rows.append(f"| {label} | {trained} | " + " | ".join(cells) + " |")
     if latency:
         lat = next(
-            (r["latency_ms"] for r in methods.values() if r.get("latency_ms")),
+            (
+                r["latency_ms"]
+                for r in methods.values()
+                if any(v is not None for v in r.get("latency_ms", {}).values())
+            ),
             None,
         )
         if lat:
-            cells = [f"{lat[str(t)]:.0f} ms" if str(t) in lat else "" for t in steps]
+            cells = [f"{lat[str(t)]:.0f} ms" if lat.get(str(t)) is not None else "" for t in steps]
             rows.append("| *event time to decision* | | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 

@@ -1,0 +1,626 @@
+"""The HSD stages as library functions; the CLI and the demo call these and nothing else.
+
+Stages (method.md):
+
+1. :func:`train_teacher`: QCFS ANN on all N frames, cross-entropy of the frame-mean logits.
+2. :func:`convert_checkpoint`: ANN -> SNN on a copy (the teacher checkpoint is untouched).
+3. :func:`distill`: fine-tune the converted SNN at T steps; ``distill.loss`` picks step-wise
+   distillation ("skd", HSD), KD on the mean output ("kd_mean"), plain cross-entropy ("ce") or TET.
+4. :func:`train_baseline`: the same architecture as a spiking network trained from scratch at T
+   steps with surrogate gradients (BPTT), cross-entropy or TET.
+5. :func:`evaluate_checkpoint`: accuracy after every requested number of steps T, the event time
+   consumed to decide (milliseconds), firing rate per layer.
+
+Model selection uses the validation split only; the test split is evaluated once, at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from hsd.config import Config, OptimConfig, config_from_dict, config_to_dict
+from hsd.data import Augment, FrameArrays, get_dataset, kfold_manifests, load_frames, make_manifest
+from hsd.errors import ConfigError
+from hsd.events.frames import FrameSpec
+from hsd.models import FiringRateMonitor, convert_to_snn, create_model, is_spiking
+from hsd.train.checkpoint import load_checkpoint, save_checkpoint
+from hsd.train.engine import (
+    build_optimizer,
+    build_scheduler,
+    predict_step_logits,
+    prefix_accuracy,
+    resolve_device,
+    train_one_epoch,
+)
+from hsd.train.feed import FrameFeed
+from hsd.train.losses import make_loss
+from hsd.train.rundir import RunDir
+
+__all__ = [
+    "PreparedData",
+    "convert_checkpoint",
+    "distill",
+    "evaluate_checkpoint",
+    "evaluate_model",
+    "model_from_checkpoint",
+    "prepare_data",
+    "train_baseline",
+    "train_teacher",
+]
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PreparedData:
+    """Frames of every sample at N frames, the split (positions into the arrays) and, on demand,
+    the same streams re-cut into T frames for the ``rebin`` protocol."""
+
+    cfg: Config
+    dataset: Any
+    manifest: Any
+    arrays: FrameArrays
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    _rebinned: dict[int, FrameArrays] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.dataset.classes)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(P, H, W) of one frame."""
+        _, _, p, h, w = self.arrays.frames.shape
+        return int(p), int(h), int(w)
+
+    @property
+    def frames(self) -> int:
+        return int(self.arrays.frames.shape[1])
+
+    def spec(self, n_frames: int) -> FrameSpec:
+        d = self.cfg.data
+        return FrameSpec(
+            n_frames=n_frames,
+            split_by=d.split_by,
+            size=None if d.size is None else (int(d.size[0]), int(d.size[1])),
+            resize=d.resize,
+            clip=d.clip,
+        )
+
+    def arrays_for(self, n_frames: int) -> FrameArrays:
+        """The streams cut into ``n_frames`` frames (the ``rebin`` protocol), cached on disk."""
+        if n_frames == self.frames:
+            return self.arrays
+        if n_frames not in self._rebinned:
+            arrays = load_frames(
+                self.dataset,
+                self.spec(n_frames),
+                cache_dir=self.cfg.data.cache_dir,
+                progress=self.cfg.progress,
+            )
+            if list(arrays.keys) != list(self.arrays.keys):
+                raise RuntimeError("re-binned frame arrays list samples in a different order")
+            self._rebinned[n_frames] = arrays
+        return self._rebinned[n_frames]
+
+    def split(self, name: str) -> np.ndarray:
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+
+def prepare_data(cfg: Config) -> PreparedData:
+    """Open the dataset, build the split manifest and load (or build) the cached frames."""
+    d = cfg.data
+    dataset = get_dataset(d.dataset, d.root)
+    if d.folds:
+        manifest = kfold_manifests(dataset, k=d.folds, seed=d.seed, val_fraction=d.val_fraction)[
+            d.fold
+        ]
+    else:
+        manifest = make_manifest(
+            dataset, seed=d.seed, val_fraction=d.val_fraction, test_fraction=d.test_fraction
+        )
+    spec = FrameSpec(
+        n_frames=d.frames,
+        split_by=d.split_by,
+        size=None if d.size is None else (int(d.size[0]), int(d.size[1])),
+        resize=d.resize,
+        clip=d.clip,
+    )
+    arrays = load_frames(dataset, spec, cache_dir=d.cache_dir, progress=cfg.progress)
+    position = {key: i for i, key in enumerate(arrays.keys)}
+
+    def positions(keys: list[str]) -> np.ndarray:
+        idx = np.array([position[k] for k in keys], dtype=np.int64)
+        return idx[: d.limit] if d.limit else idx
+
+    return PreparedData(
+        cfg,
+        dataset,
+        manifest,
+        arrays,
+        positions(manifest.train),
+        positions(manifest.val),
+        positions(manifest.test),
+    )
+
+
+def _augment(cfg: Config):
+    a = cfg.data.augment
+    if a.flip_p <= 0 and a.max_roll <= 0 and not a.crop:
+        return None
+    return Augment(
+        flip_p=a.flip_p, max_roll=a.max_roll, crop=None if a.crop is None else tuple(a.crop)
+    )
+
+
+# --- models and checkpoints ------------------------------------------------------------------
+
+
+def _model_kwargs(cfg: Config, data: PreparedData, init_threshold: float | None = None) -> dict:
+    p, h, w = data.input_shape
+    if h != w:
+        raise ConfigError(f"backbones expect square frames, got {h}x{w}; set data.size")
+    return {
+        "in_channels": p,
+        "num_classes": len(data.classes),
+        "input_size": h,
+        "width": cfg.model.width,
+        "levels": cfg.model.levels,
+        "init_threshold": cfg.model.init_threshold if init_threshold is None else init_threshold,
+    }
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
+    """Rebuild the network a checkpoint describes and load its weights."""
+    spec = ckpt["model"]
+    model = create_model(spec["name"], **spec["kwargs"])
+    if spec["spiking"]:
+        model = convert_to_snn(model)
+    model.load_state_dict(ckpt["state_dict"])
+    return model
+
+
+def _payload(
+    model: nn.Module, model_spec: dict, cfg: Config, data: PreparedData, stage: str, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "model": {**model_spec, "spiking": is_spiking(model)},
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "classes": data.classes,
+        "stage": stage,
+        "config": config_to_dict(cfg),
+        "manifest_hash": data.manifest.hash,
+        **extra,
+    }
+
+
+# --- the training loop with validation-based selection, checkpoints and resume ---------------
+
+
+def _fit(
+    model: nn.Module,
+    model_spec: dict,
+    *,
+    cfg: Config,
+    data: PreparedData,
+    run: RunDir,
+    stage: str,
+    optim: OptimConfig,
+    loss_fn,
+    train_feed: FrameFeed,
+    val_feed: FrameFeed | None,
+    input_key: str,
+    val_steps: int,
+    device: torch.device,
+    teacher: nn.Module | None = None,
+    resume: bool = False,
+) -> nn.Module:
+    optimizer = build_optimizer(model.parameters(), optim)
+    scheduler = build_scheduler(optimizer, optim, len(train_feed))
+    start_epoch, best = 0, -1.0
+    if resume and run.last.is_file():
+        state = load_checkpoint(run.last, map_location=device)
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best = int(state["epoch"]), float(state["best_val"])
+        print(f"[{stage}] resuming from {run.last} at epoch {start_epoch}")
+    epochs = optim.epochs
+    for epoch in range(start_epoch, epochs):
+        t0 = time.perf_counter()
+        train_feed.set_epoch(epoch)
+        metrics = train_one_epoch(
+            model,
+            train_feed,
+            loss_fn,
+            optimizer,
+            scheduler,
+            device=device,
+            epoch=epoch,
+            input_key=input_key,
+            teacher=teacher,
+            grad_clip=optim.grad_clip,
+            progress=cfg.progress,
+            desc=f"{stage} {epoch + 1}/{epochs}",
+        )
+        val_acc = None
+        if val_feed is not None and len(val_feed.indices):
+            logits, labels, _ = predict_step_logits(
+                model, val_feed, device=device, input_key=input_key
+            )
+            val_acc = prefix_accuracy(logits, labels)[val_steps - 1]
+        score = val_acc if val_acc is not None else float(epoch)
+        improved = score > best
+        best = max(best, score)
+        record = {
+            "stage": stage,
+            "epoch": epoch + 1,
+            "lr": scheduler.get_last_lr()[0],
+            **{f"train_{k}": v for k, v in metrics.items()},
+            "val_acc": val_acc,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+        run.log(record)
+        if cfg.progress:
+            tail = "" if val_acc is None else f" val acc {100 * val_acc:.1f}%"
+            tqdm.write(
+                f"[{stage}] epoch {epoch + 1}/{epochs}: loss {metrics['loss']:.4f} "
+                f"train acc {100 * metrics['acc']:.1f}%{tail} ({record['seconds']:.1f}s)"
+            )
+        extra = {"epoch": epoch + 1, "best_val": best, "metrics": record}
+        if improved:
+            save_checkpoint(_payload(model, model_spec, cfg, data, stage, **extra), run.best)
+        save_checkpoint(
+            _payload(
+                model,
+                model_spec,
+                cfg,
+                data,
+                stage,
+                optimizer=optimizer.state_dict(),
+                scheduler=scheduler.state_dict(),
+                **extra,
+            ),
+            run.last,
+        )
+    if run.best.is_file():
+        model.load_state_dict(load_checkpoint(run.best, map_location=device)["state_dict"])
+    else:  # zero epochs: the network as given is the result
+        save_checkpoint(_payload(model, model_spec, cfg, data, stage, epoch=0), run.best)
+    return model
+
+
+def _start_run(cfg: Config, out: str | Path, data: PreparedData) -> tuple[RunDir, torch.device]:
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    run = RunDir(out)
+    run.save_config(cfg)
+    data.manifest.save(run.path / "manifest.json")
+    run.save_environment(seed=cfg.seed, device=str(device), manifest_hash=data.manifest.hash)
+    return run, device
+
+
+def _feeds(
+    cfg: Config, data: PreparedData, *, steps: int, protocol: str, teacher: bool
+) -> tuple[FrameFeed, FrameFeed | None]:
+    """Training feed (shuffled, augmented) and validation feed for a stage."""
+    student_frames = None
+    if steps and protocol == "rebin":
+        student_frames = data.arrays_for(steps).frames
+    common = {
+        "teacher": teacher,
+        "student_steps": steps,
+        "student_frames": student_frames,
+    }
+    train = FrameFeed(
+        data.arrays.frames,
+        data.arrays.labels,
+        data.train,
+        batch_size=cfg.data.batch_size,
+        shuffle=True,
+        seed=cfg.seed,
+        augment=_augment(cfg),
+        **common,
+    )
+    val = None
+    if len(data.val):
+        key_frames = student_frames if steps else None
+        val = FrameFeed(
+            data.arrays.frames,
+            data.arrays.labels,
+            data.val,
+            batch_size=cfg.evaluate.batch_size,
+            teacher=not steps,
+            student_steps=steps,
+            student_frames=key_frames,
+        )
+    return train, val
+
+
+# --- stages ----------------------------------------------------------------------------------
+
+
+def train_teacher(
+    cfg: Config, out: str | Path, *, data: PreparedData | None = None, resume: bool = False
+) -> Path:
+    """Stage 1. Returns the path of the best teacher checkpoint."""
+    data = data or prepare_data(cfg)
+    run, device = _start_run(cfg, out, data)
+    spec = {"name": cfg.model.name, "kwargs": _model_kwargs(cfg, data)}
+    model = create_model(spec["name"], **spec["kwargs"]).to(device)
+    train_feed, val_feed = _feeds(cfg, data, steps=0, protocol="prefix", teacher=True)
+    _fit(
+        model,
+        spec,
+        cfg=cfg,
+        data=data,
+        run=run,
+        stage="teacher",
+        optim=cfg.teacher.optim,
+        loss_fn=make_loss("ce"),
+        train_feed=train_feed,
+        val_feed=val_feed,
+        input_key="teacher",
+        val_steps=data.frames,
+        device=device,
+        resume=resume,
+    )
+    return run.best
+
+
+def convert_checkpoint(teacher_path: str | Path, out: str | Path) -> Path:
+    """Stage 2. Convert a teacher checkpoint (file or run directory) into an SNN checkpoint."""
+    ckpt = load_checkpoint(teacher_path)
+    if ckpt["model"]["spiking"]:
+        raise ConfigError(f"{ckpt['path']}: already a spiking network; nothing to convert")
+    snn = convert_to_snn(model_from_checkpoint(ckpt))
+    run = RunDir(out)
+    cfg = config_from_dict(ckpt["config"])
+    run.save_config(cfg)
+    payload = {
+        **{k: v for k, v in ckpt.items() if k not in ("path", "optimizer", "scheduler", "format")},
+        "model": {**ckpt["model"], "spiking": True},
+        "state_dict": {k: v.detach().cpu() for k, v in snn.state_dict().items()},
+        "stage": "converted",
+        "teacher": str(ckpt["path"]),
+        "epoch": 0,
+    }
+    save_checkpoint(payload, run.best)
+    return run.best
+
+
+def distill(
+    cfg: Config,
+    teacher_path: str | Path,
+    out: str | Path,
+    *,
+    data: PreparedData | None = None,
+    resume: bool = False,
+) -> Path:
+    """Stage 3: convert the teacher and fine-tune the SNN at ``cfg.distill.steps`` steps."""
+    data = data or prepare_data(cfg)
+    run, device = _start_run(cfg, out, data)
+    ckpt = load_checkpoint(teacher_path, map_location=device)
+    if ckpt["model"]["spiking"]:
+        raise ConfigError(f"{ckpt['path']}: the teacher must be the ANN checkpoint")
+    if ckpt.get("manifest_hash") not in (None, data.manifest.hash):
+        raise ConfigError(
+            f"{ckpt['path']}: the teacher was trained on another split (manifest "
+            f"{ckpt['manifest_hash'][:12]} != {data.manifest.hash[:12]}); its validation/test "
+            "samples would leak into fine-tuning"
+        )
+    teacher = model_from_checkpoint(ckpt).to(device).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    student = convert_to_snn(teacher).to(device)
+    for p in student.parameters():
+        p.requires_grad_(True)
+    d = cfg.distill
+    loss_kwargs: dict[str, Any] = {}
+    if d.loss in ("skd", "kd_mean"):
+        loss_kwargs = {"tau": d.tau, "alpha": d.alpha, "reduction": d.reduction}
+    needs_teacher = d.loss in ("skd", "kd_mean")
+    train_feed, val_feed = _feeds(cfg, data, steps=d.steps, protocol=d.protocol, teacher=True)
+    if not needs_teacher:
+        train_feed.teacher = False
+    spec = {"name": ckpt["model"]["name"], "kwargs": ckpt["model"]["kwargs"]}
+    _fit(
+        student,
+        spec,
+        cfg=cfg,
+        data=data,
+        run=run,
+        stage=f"distill-{d.loss}",
+        optim=d.optim,
+        loss_fn=make_loss(d.loss, **loss_kwargs),
+        train_feed=train_feed,
+        val_feed=val_feed,
+        input_key="student",
+        val_steps=d.steps,
+        device=device,
+        teacher=teacher if needs_teacher else None,
+        resume=resume,
+    )
+    return run.best
+
+
+def train_baseline(
+    cfg: Config, out: str | Path, *, data: PreparedData | None = None, resume: bool = False
+) -> Path:
+    """Stage 4 (baseline): the same architecture as an SNN trained from scratch at T steps."""
+    data = data or prepare_data(cfg)
+    run, device = _start_run(cfg, out, data)
+    b = cfg.baseline
+    spec = {"name": cfg.model.name, "kwargs": _model_kwargs(cfg, data, b.threshold)}
+    model = convert_to_snn(create_model(spec["name"], **spec["kwargs"])).to(device)
+    train_feed, val_feed = _feeds(cfg, data, steps=b.steps, protocol=b.protocol, teacher=False)
+    loss_fn = make_loss("tet", lamb=b.tet_lamb) if b.loss == "tet" else make_loss("ce")
+    _fit(
+        model,
+        spec,
+        cfg=cfg,
+        data=data,
+        run=run,
+        stage=f"baseline-{b.loss}",
+        optim=b.optim,
+        loss_fn=loss_fn,
+        train_feed=train_feed,
+        val_feed=val_feed,
+        input_key="student",
+        val_steps=b.steps,
+        device=device,
+        resume=resume,
+    )
+    return run.best
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+
+def evaluate_model(
+    model: nn.Module,
+    data: PreparedData,
+    steps: list[int],
+    *,
+    protocol: str = "prefix",
+    split: str = "test",
+    device: torch.device | None = None,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Accuracy after each T in ``steps`` on ``split``, event time consumed, firing rates.
+
+    ``prefix``: the network sees the first T of the N frames; one pass over max(steps) frames
+    gives every T. ``rebin``: the whole stream re-cut into T frames, one pass per T.
+    Returns ``{"accuracy": {T: acc}, "latency_ms": {T: ms}, "firing_rates": {layer: rate},
+    "samples": S, "split": split, "protocol": protocol}``.
+    """
+    device = device or next(model.parameters()).device
+    steps = sorted({int(t) for t in steps})
+    index = data.split(split)
+    if len(index) == 0:
+        raise ConfigError(f"the {split} split is empty")
+    spiking = is_spiking(model)
+    accuracy: dict[str, float] = {}
+    latency: dict[str, float] = {}
+    rates: dict[str, float] = {}
+    if protocol == "prefix":
+        t_max = max(steps)
+        if t_max > data.frames:
+            raise ConfigError(
+                f"prefix protocol: T={t_max} exceeds the {data.frames} frames per sample"
+            )
+        feed = FrameFeed(
+            data.arrays.frames,
+            data.arrays.labels,
+            index,
+            batch_size=batch_size,
+            teacher=False,
+            student_steps=t_max,
+        )
+        monitor = FiringRateMonitor(model) if spiking else None
+        with monitor if monitor is not None else _null():
+            logits, labels, order = predict_step_logits(
+                model, feed, device=device, input_key="student", progress=progress
+            )
+        if monitor is not None:
+            rates = monitor.rates()
+        acc = prefix_accuracy(logits, labels)
+        for t in steps:
+            accuracy[str(t)] = acc[t - 1]
+            latency[str(t)] = _mean_ms(data.arrays.end_times_us[order, t - 1])
+    elif protocol == "rebin":
+        for t in steps:
+            arrays = data.arrays_for(t)
+            feed = FrameFeed(
+                arrays.frames,
+                arrays.labels,
+                index,
+                batch_size=batch_size,
+                teacher=False,
+                student_steps=t,
+            )
+            monitor = FiringRateMonitor(model) if spiking and t == max(steps) else None
+            with monitor if monitor is not None else _null():
+                logits, labels, order = predict_step_logits(
+                    model, feed, device=device, input_key="student", progress=progress
+                )
+            if monitor is not None:
+                rates = monitor.rates()
+            accuracy[str(t)] = prefix_accuracy(logits, labels)[t - 1]
+            latency[str(t)] = _mean_ms(arrays.end_times_us[order, t - 1])
+    else:
+        raise ConfigError(f"unknown protocol '{protocol}' (prefix or rebin)")
+    return {
+        "accuracy": accuracy,
+        "latency_ms": latency,
+        "firing_rates": rates,
+        "samples": len(index),
+        "split": split,
+        "protocol": protocol,
+    }
+
+
+def _mean_ms(end_times_us: np.ndarray) -> float | None:
+    """Mean event time consumed in milliseconds; None when unknown (stored frames carry -1)."""
+    if np.any(end_times_us < 0):
+        return None
+    return float(end_times_us.astype(np.float64).mean() / 1000.0)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def evaluate_checkpoint(
+    path: str | Path,
+    steps: list[int],
+    *,
+    protocol: str = "prefix",
+    split: str = "test",
+    cfg: Config | None = None,
+    data: PreparedData | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate a checkpoint (file or run directory) on the split it was trained with."""
+    ckpt = load_checkpoint(path)
+    cfg = cfg or config_from_dict(ckpt["config"])
+    data = data or prepare_data(cfg)
+    if ckpt.get("manifest_hash") not in (None, data.manifest.hash):
+        raise ConfigError(
+            f"{ckpt['path']}: trained on another split than the one configured now; "
+            "evaluating it would mix training and test samples"
+        )
+    device = resolve_device(cfg.device)
+    model = model_from_checkpoint(ckpt).to(device)
+    result = evaluate_model(
+        model,
+        data,
+        steps,
+        protocol=protocol,
+        split=split,
+        device=device,
+        batch_size=cfg.evaluate.batch_size,
+        progress=progress,
+    )
+    result["checkpoint"] = ckpt["path"]
+    result["stage"] = ckpt["stage"]
+    result["spiking"] = bool(ckpt["model"]["spiking"])
+    return result

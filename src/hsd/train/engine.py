@@ -1,0 +1,189 @@
+"""Training and evaluation loops shared by every stage (teacher, distillation, baselines).
+
+Conventions:
+
+* networks take time-first input ``[T, B, P, H, W]`` and return per-step logits ``[T, B, C]``;
+* :func:`forward_sequence` resets neuron state before every new sequence (the one place that
+  does), so two identical calls give identical outputs;
+* the prediction after T steps is the argmax of the mean of the first T per-step logits. Because a
+  spiking network's output at step t depends only on frames 0..t (and the ANN teacher's on frame t
+  alone), one forward pass over N frames yields the prediction at *every* prefix T <= N:
+  :func:`predict_step_logits` + :func:`prefix_accuracy`;
+* the teacher, when present, is frozen, in eval mode, under ``no_grad``;
+* a non-finite loss stops the run with :class:`TrainingError` naming the epoch and step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from hsd.config import OptimConfig
+from hsd.errors import HSDError
+from hsd.models import clamp_thresholds, reset_states
+from hsd.train.feed import FrameFeed
+
+LossFn = Callable[..., dict[str, torch.Tensor]]
+
+__all__ = [
+    "TrainingError",
+    "build_optimizer",
+    "build_scheduler",
+    "forward_sequence",
+    "predict_step_logits",
+    "prefix_accuracy",
+    "resolve_device",
+    "train_one_epoch",
+]
+
+
+class TrainingError(HSDError, RuntimeError):
+    """Training cannot go on (e.g. the loss became NaN or infinite)."""
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``"auto"``: the first CUDA device when one is usable, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise HSDError(f"device '{name}' requested but CUDA is not available")
+    return device
+
+
+def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: OptimConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-iteration schedule: cosine from ``lr`` to 0 over all iterations, or constant."""
+    total = max(1, cfg.epochs * max(1, steps_per_epoch))
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda it: 0.5 * (1.0 + math.cos(math.pi * min(it, total) / total))
+        )
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: 1.0)
+
+
+def forward_sequence(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Reset neuron state, then run ``x [T, B, P, H, W]`` -> logits ``[T, B, C]``."""
+    reset_states(model)
+    return model(x)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    feed: FrameFeed,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    *,
+    device: torch.device,
+    epoch: int,
+    input_key: str = "student",
+    teacher: nn.Module | None = None,
+    grad_clip: float = 0.0,
+    progress: bool = True,
+    desc: str = "train",
+    on_step: Callable[[int], None] | None = None,
+    start_step: int = 0,
+) -> dict[str, float]:
+    """One pass over ``feed``; returns mean loss parts and training accuracy.
+
+    ``input_key``: which batch tensor the trained network sees ("student" or "teacher", the
+    latter for training the ANN teacher on all N frames). ``teacher``: frozen network whose
+    mean logits over the batch's N frames are passed to ``loss_fn`` as ``teacher_logits``.
+    ``on_step(step)`` is called after every optimiser step (checkpointing mid-epoch).
+    """
+    model.train()
+    if teacher is not None:
+        teacher.eval()
+    sums: dict[str, float] = {}
+    correct = 0
+    seen = 0
+    bar = tqdm(feed, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
+    step = start_step
+    for batch in bar:
+        batch = batch.to(device)
+        x = getattr(batch, input_key)
+        teacher_logits = None
+        if teacher is not None:
+            with torch.no_grad():
+                teacher_logits = forward_sequence(teacher, batch.teacher).mean(0)
+        logits = forward_sequence(model, x)
+        parts = loss_fn(logits, batch.labels, teacher_logits=teacher_logits)
+        loss = parts["loss"]
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"{desc}: loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                "stopping (the last good checkpoint is kept)"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        clamp_thresholds(model)
+        scheduler.step()
+        step += 1
+        b = batch.labels.shape[0]
+        seen += b
+        for key, value in parts.items():
+            sums[key] = sums.get(key, 0.0) + float(value.detach()) * b
+        correct += int((logits.detach().mean(0).argmax(1) == batch.labels).sum())
+        bar.set_postfix(loss=f"{sums['loss'] / seen:.3f}", acc=f"{correct / seen:.3f}")
+        if on_step is not None:
+            on_step(step)
+    out = {key: value / max(seen, 1) for key, value in sums.items()}
+    out["acc"] = correct / max(seen, 1)
+    out["samples"] = float(seen)
+    return out
+
+
+@torch.no_grad()
+def predict_step_logits(
+    model: nn.Module,
+    feed: FrameFeed,
+    *,
+    device: torch.device,
+    input_key: str = "teacher",
+    progress: bool = False,
+    desc: str = "eval",
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Per-step logits of every sample in ``feed``.
+
+    Returns ``(logits [S, T, C] float32 on CPU, labels [S], index [S])`` in feed order.
+    """
+    model.eval()
+    outs, labels, index = [], [], []
+    for batch in tqdm(feed, desc=desc, leave=False, disable=not progress, dynamic_ncols=True):
+        batch = batch.to(device)
+        logits = forward_sequence(model, getattr(batch, input_key))
+        outs.append(logits.float().transpose(0, 1).cpu())
+        labels.append(batch.labels.cpu())
+        index.append(batch.index)
+    return torch.cat(outs), torch.cat(labels), np.concatenate(index)
+
+
+def prefix_accuracy(step_logits: torch.Tensor, labels: torch.Tensor) -> list[float]:
+    """Accuracy after each number of steps: ``acc[t-1]`` uses the mean of steps ``1..t``.
+
+    ``step_logits``: ``[S, T, C]``; ``labels``: ``[S]``. Returns T floats in [0, 1].
+    """
+    cumulative = step_logits.cumsum(1)  # argmax of the running sum == argmax of the mean
+    predictions = cumulative.argmax(2)  # [S, T]
+    return (predictions == labels[:, None]).float().mean(0).tolist()
