@@ -100,7 +100,12 @@ def run_demo(
     for method in ("teacher", "converted", "finetune_ce", "kd_mean", "direct", "hsd"):
         eval_steps = sorted(set(steps) | {n}) if method == "teacher" else steps
         result = evaluate_checkpoint(
-            checkpoints[method], eval_steps, protocol=protocol, cfg=cfg, data=data
+            checkpoints[method],
+            eval_steps,
+            protocol=protocol,
+            cfg=cfg,
+            data=data,
+            progress=cfg.progress,
         )
         trained = {
             "teacher": n,

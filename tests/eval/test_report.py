@@ -16,7 +16,7 @@ def test_table_has_a_row_per_method_and_column_per_step():
     lines = table.splitlines()
     assert lines[0] == "| method | trained at T | T=1 | T=2 | T=10 |"
     assert lines[2] == "| HSD | 2 | 90.0 | 95.5 ± 1.2 | 80.0 |"
-    assert lines[3] == "| converted |  | 50.0 | 75.0 |  |"
+    assert lines[3] == "| converted | – | 50.0 | 75.0 |  |"
     assert lines[4] == "| *event time to decision* | | 30 ms | 61 ms | 300 ms |"
 
 

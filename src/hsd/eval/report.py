@@ -50,7 +50,8 @@ def accuracy_table(
             if spread and name in spread and str(t) in spread[name]:
                 cell += f" ± {100 * spread[name][str(t)]:.1f}"
             cells.append(cell)
-        trained = result.get("trained_steps", "")
+        trained = result.get("trained_steps")
+        trained = "–" if trained is None else trained
         label = result.get("label", name)
         rows.append(f"| {label} | {trained} | " + " | ".join(cells) + " |")
     if latency:
