@@ -26,6 +26,7 @@ from pathlib import Path
 
 from hsd.demo import run_demo
 from hsd.eval.report import accuracy_table, plot_accuracy_vs_steps
+from hsd.runtime import keep_freed_memory
 
 
 def _aggregate(results: list[dict]) -> tuple[dict, dict]:
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--skip-official", action="store_true")
     args = parser.parse_args(argv)
+    keep_freed_memory()
     out = Path(args.out)
     t0 = time.perf_counter()
 

@@ -7,13 +7,13 @@ Errors the user can fix (:class:`hsd.errors.HSDError`) are printed as one line,
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import sys
 from collections.abc import Sequence
 
 from hsd import __version__
 from hsd.errors import HSDError
+from hsd.runtime import keep_freed_memory
 
 
 def _print_json(obj: object) -> None:
@@ -246,24 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _keep_freed_memory() -> None:
-    """Ask glibc to keep freed tensor memory in the process instead of returning every large
-    block to the OS. Training allocates and frees the same large activation tensors every
-    step; with glibc's defaults each one is a fresh ``mmap`` and page-faults anew, which on CPU
-    made training up to 1.7x slower here (benchmarked in docs/benchmarks.md). No effect
-    elsewhere (other C libraries, macOS, Windows)."""
-    if sys.platform != "linux":
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: serve blocks < 1 GiB from the heap
-        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of free heap
-    except (OSError, AttributeError):
-        return
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    _keep_freed_memory()
+    keep_freed_memory()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
