@@ -13,9 +13,8 @@ def keep_freed_memory() -> None:
     block to the OS.
 
     Training allocates and frees the same large activation tensors every step; with glibc's
-    defaults each one above 32 MiB is a fresh ``mmap`` that page-faults anew. Measured here on the
-    demo network (width 1, batch 64 x 10 frames, 2 CPU cores): about 1.4-1.7x faster training
-    steps (compare with and without in a profiler). No effect on other C libraries or systems.
+    defaults each one above 32 MiB is a fresh ``mmap`` that page-faults anew (high system time,
+    and a per-sample cost that grows with the batch). No effect on other C libraries or systems.
     """
     if sys.platform != "linux":
         return
