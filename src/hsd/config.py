@@ -119,7 +119,9 @@ class DistillConfig:
     alpha: float = 1.0
     reduction: str = "batchmean"
     optim: OptimConfig = field(
-        default_factory=lambda: OptimConfig(optimizer="adam", lr=1e-4, weight_decay=0.0, epochs=5)
+        # lr chosen on digits-dvs' validation split among 1e-4 and 1e-3 (val accuracy at
+        # T=1/T=2: 91.3/96.3 and 95.7/98.8 with the same teacher)
+        default_factory=lambda: OptimConfig(optimizer="adam", lr=1e-3, weight_decay=0.0, epochs=5)
     )
 
 
