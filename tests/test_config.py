@@ -31,7 +31,7 @@ def test_overrides_keep_types():
         ("distill.stepz=1", "unknown config key 'distill.stepz'"),
         ("distill.steps=two", "distill.steps must be an integer"),
         ("distill.steps=11", "cannot exceed data.frames"),
-        ("distill.loss=mse", "distill.loss unknown"),
+        ("distill.loss=mse", "distill.loss must be skd, kd_mean, anytime"),
         ("data.split_by=space", "data.split_by"),
         ("distill.steps", "not of the form key=value"),
     ],

@@ -108,7 +108,9 @@ class DistillConfig:
     """Stage 3: fine-tune the converted SNN at ``steps`` time steps.
 
     ``loss``: "skd" (step-wise distillation, HSD), "kd_mean" (KD on the mean output only), "ce"
-    (cross-entropy fine-tuning only) or "tet". ``reduction``: "batchmean" (correct KL) or "mean"
+    (cross-entropy fine-tuning only), "tet", or "anytime" (SKD with the cross-entropy on every
+    prefix's running mean: a network good at every T, for early exit; use ``steps`` = N).
+    ``reduction``: "batchmean" (correct KL) or "mean"
     (the authors' ``KLDivLoss()`` default, which also divides by the number of classes).
     """
 
@@ -182,7 +184,10 @@ class Config:
                 f"{stage}.steps ({s.steps}) cannot exceed data.frames ({d.frames}) with the "
                 "prefix protocol",
             )
-        _check(self.distill.loss in ("skd", "kd_mean", "ce", "tet"), "distill.loss unknown")
+        _check(
+            self.distill.loss in ("skd", "kd_mean", "anytime", "ce", "tet"),
+            "distill.loss must be skd, kd_mean, anytime, ce or tet",
+        )
         _check(self.distill.reduction in ("batchmean", "mean"), "distill.reduction unknown")
         _check(self.distill.tau > 0, "distill.tau must be > 0")
         _check(self.baseline.loss in ("ce", "tet"), "baseline.loss must be 'ce' or 'tet'")

@@ -430,9 +430,9 @@ def distill(
         p.requires_grad_(True)
     d = cfg.distill
     loss_kwargs: dict[str, Any] = {}
-    if d.loss in ("skd", "kd_mean"):
+    if d.loss in ("skd", "kd_mean", "anytime"):
         loss_kwargs = {"tau": d.tau, "alpha": d.alpha, "reduction": d.reduction}
-    needs_teacher = d.loss in ("skd", "kd_mean")
+    needs_teacher = d.loss in ("skd", "kd_mean", "anytime")
     train_feed, val_feed = _feeds(cfg, data, steps=d.steps, protocol=d.protocol, teacher=True)
     if not needs_teacher:
         train_feed.teacher = False

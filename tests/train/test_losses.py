@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from hsd.errors import ConfigError
-from hsd.train.losses import ce_loss, kd_mean_loss, make_loss, skd_loss, tet_loss
+from hsd.train.losses import (
+    anytime_skd_loss,
+    ce_loss,
+    kd_mean_loss,
+    make_loss,
+    skd_loss,
+    tet_loss,
+)
 
 STUDENT = np.array(
     [
@@ -146,3 +153,34 @@ def test_shape_errors_name_the_shapes():
         ce_loss(torch.zeros(1, 2, 3), torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match=r"teacher logits \(2, 4\) must be \[B, C\]"):
         skd_loss(torch.zeros(1, 2, 3), torch.zeros(2, 4), torch.tensor([0, 1]))
+
+
+def test_anytime_loss_on_a_hand_computed_case():
+    """T = 2, B = 1, C = 2: CE on the running means after 1 and 2 steps, SKD's KD term."""
+    o = torch.tensor([[[2.0, 0.0]], [[0.0, 0.0]]])  # [T=2, B=1, C=2]
+    z = torch.tensor([[1.0, 0.0]])
+    y = torch.tensor([0])
+    tau, alpha = 1.0, 0.5
+    # running means: [2, 0] after step 1, [1, 0] after step 2
+    ce1 = -math.log(math.exp(2) / (math.exp(2) + 1))
+    ce2 = -math.log(math.exp(1) / (math.exp(1) + 1))
+    p = [math.exp(1) / (math.exp(1) + 1), 1 / (math.exp(1) + 1)]
+
+    def kl(q):
+        return sum(pi * math.log(pi / qi) for pi, qi in zip(p, q, strict=True))
+
+    q1 = [math.exp(2) / (math.exp(2) + 1), 1 / (math.exp(2) + 1)]
+    q2 = [0.5, 0.5]
+    kd = (kl(q1) + kl(q2)) / 2
+    out = anytime_skd_loss(o, z, y, tau=tau, alpha=alpha)
+    assert out["ce"].item() == pytest.approx((ce1 + ce2) / 2, rel=1e-5)
+    assert out["kd"].item() == pytest.approx(kd, rel=1e-5)
+    assert out["loss"].item() == pytest.approx((ce1 + ce2) / 2 + alpha * kd, rel=1e-5)
+
+
+def test_anytime_equals_skd_at_one_step():
+    torch.manual_seed(0)
+    o, z, y = torch.randn(1, 4, 5), torch.randn(4, 5), torch.tensor([0, 1, 2, 3])
+    a = anytime_skd_loss(o, z, y, tau=2.0)
+    b = skd_loss(o, z, y, tau=2.0)
+    assert torch.allclose(a["loss"], b["loss"])

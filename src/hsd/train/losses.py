@@ -14,6 +14,14 @@
 
   (the MSE is over every element of ``[T, B, C]``). Parts ``ce`` (per-step term), ``mse``.
 * :func:`ce_loss` - cross-entropy of the mean output. Part ``ce``.
+* :func:`anytime_skd_loss` - step-wise distillation for a network that must be good at *every*
+  prefix (early exit, streaming): the cross-entropy is taken on the running mean after each
+  number of steps k = 1..T and averaged, the KD term is SKD's::
+
+      L = (1/T) * sum_k CE(mean_{t<=k} o_t, y)
+          + alpha * (1/T) * sum_t tau^2 * KL(softmax(z/tau) || softmax(o_t/tau))
+
+  Train it at T = N (``distill.steps`` = ``data.frames``) so that every prefix is covered.
 
 KL reduction: ``"batchmean"`` (default) sums over classes and averages over the batch, the true
 KL. ``"mean"`` reproduces the authors' ``nn.KLDivLoss()`` default, which also divides by the
@@ -35,6 +43,7 @@ from hsd.errors import ConfigError
 __all__ = [
     "LOSSES",
     "LossFn",
+    "anytime_skd_loss",
     "ce_loss",
     "kd_mean_loss",
     "kl_divergence",
@@ -44,7 +53,7 @@ __all__ = [
 ]
 
 LossFn = Callable[..., dict[str, torch.Tensor]]
-LOSSES = ("ce", "kd_mean", "skd", "tet")
+LOSSES = ("anytime", "ce", "kd_mean", "skd", "tet")
 _REDUCTIONS = ("batchmean", "mean")
 
 
@@ -116,6 +125,27 @@ def skd_loss(
     return {"loss": ce + alpha * kd, "ce": ce, "kd": kd}
 
 
+def anytime_skd_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    tau: float = 2.0,
+    alpha: float = 1.0,
+    reduction: str = "batchmean",
+) -> dict[str, torch.Tensor]:
+    """Step-wise distillation with the cross-entropy on every prefix's running mean."""
+    parts = skd_loss(
+        student_logits, teacher_logits, labels, tau=tau, alpha=alpha, reduction=reduction
+    )
+    logits = student_logits.float()
+    steps, batch = logits.shape[:2]
+    counts = torch.arange(1, steps + 1, device=logits.device, dtype=logits.dtype)
+    running = logits.cumsum(0) / counts[:, None, None]
+    ce = F.cross_entropy(running.reshape(steps * batch, -1), labels.repeat(steps))
+    return {"loss": ce + alpha * parts["kd"], "ce": ce, "kd": parts["kd"]}
+
+
 def kd_mean_loss(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,
@@ -154,8 +184,9 @@ def tet_loss(
 def make_loss(name: str, **kwargs: Any) -> LossFn:
     """A callable ``(student_logits, labels, teacher_logits=None) -> dict`` by name.
 
-    ``"ce"`` (no options), ``"skd"`` and ``"kd_mean"`` (``tau``, ``alpha``, ``reduction``; need
-    ``teacher_logits``), ``"tet"`` (``lamb``, ``means``). Options are checked here, once.
+    ``"ce"`` (no options), ``"skd"``, ``"kd_mean"`` and ``"anytime"`` (``tau``, ``alpha``,
+    ``reduction``; need ``teacher_logits``), ``"tet"`` (``lamb``, ``means``). Options are
+    checked here, once.
     """
     if name == "ce":
         if kwargs:
@@ -165,7 +196,7 @@ def make_loss(name: str, **kwargs: Any) -> LossFn:
             return ce_loss(student_logits, labels)
 
         return ce
-    if name in ("skd", "kd_mean"):
+    if name in ("skd", "kd_mean", "anytime"):
         unknown = set(kwargs) - {"tau", "alpha", "reduction"}
         if unknown:
             raise ConfigError(f"the '{name}' loss has no option(s) {sorted(unknown)}")
@@ -173,7 +204,7 @@ def make_loss(name: str, **kwargs: Any) -> LossFn:
             raise ConfigError(f"KL reduction must be 'batchmean' or 'mean': {kwargs['reduction']}")
         if not kwargs.get("tau", 2.0) > 0:
             raise ConfigError(f"distillation temperature tau must be > 0, got {kwargs['tau']}")
-        fn = skd_loss if name == "skd" else kd_mean_loss
+        fn = {"skd": skd_loss, "kd_mean": kd_mean_loss, "anytime": anytime_skd_loss}[name]
 
         def distill(student_logits, labels, teacher_logits=None):
             if teacher_logits is None:
