@@ -180,6 +180,7 @@ def test_demo_writes_report_plot_and_results(tmp_path):
         "kd_mean",
         "direct",
         "hsd",
+        "hsd_anytime",
     }
     assert saved["dataset"] == "digits-dvs" and saved["emulated"] is True
     assert saved["frames"] == 10 and saved["protocol"] == "prefix"

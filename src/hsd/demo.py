@@ -1,10 +1,12 @@
 """``hsd demo``: the whole method and its baselines on one dataset, in one command.
 
 Trains the QCFS teacher on N frames, converts it, fine-tunes the converted network at T steps
-three ways (step-wise distillation = HSD, KD on the mean output, cross-entropy only), trains the
-same architecture from scratch as a spiking network at T steps, and evaluates every network on the
-test split at each requested T. Writes ``OUT/report.md``, ``OUT/accuracy_vs_steps.png``,
-``OUT/results.json`` and one run directory per stage under ``OUT/runs/``.
+three ways (step-wise distillation = HSD, KD on the mean output, cross-entropy only), fine-tunes
+it once more with anytime distillation over all N steps (good at every prefix: for early exit),
+trains the same architecture from scratch as a spiking network at T steps, and evaluates every
+network on the test split at each requested T. Writes ``OUT/report.md``,
+``OUT/accuracy_vs_steps.png``, ``OUT/results.json`` and one run directory per stage under
+``OUT/runs/``.
 
 Budget: the from-scratch network gets as many epochs as the whole HSD pipeline (teacher epochs +
 fine-tuning epochs) unless ``baseline.optim.epochs`` is set explicitly by the recipe or
@@ -49,6 +51,7 @@ LABELS = {
     "kd_mean": "fine-tune, KD on mean",
     "direct": "SNN from scratch",
     "hsd": "HSD (step-wise KD)",
+    "hsd_anytime": "HSD anytime (all prefixes)",
 }
 
 
@@ -94,10 +97,16 @@ def run_demo(
         checkpoints[method] = distill(
             _with(cfg, distill__loss=loss), teacher, runs / method, data=data
         )
+    checkpoints["hsd_anytime"] = distill(
+        _with(cfg, distill__loss="anytime", distill__steps=n),
+        teacher,
+        runs / "hsd_anytime",
+        data=data,
+    )
     checkpoints["direct"] = train_baseline(cfg, runs / "direct", data=data)
 
     methods: dict[str, Any] = {}
-    for method in ("teacher", "converted", "finetune_ce", "kd_mean", "direct", "hsd"):
+    for method in LABELS:
         eval_steps = sorted(set(steps) | {n}) if method == "teacher" else steps
         result = evaluate_checkpoint(
             checkpoints[method],
@@ -111,6 +120,7 @@ def run_demo(
             "teacher": n,
             "converted": None,
             "direct": cfg.baseline.steps,
+            "hsd_anytime": f"1..{n}",
         }.get(method, cfg.distill.steps)
         entry = {
             "label": LABELS[method],
