@@ -154,6 +154,10 @@ class Config:
     device: str = "auto"  # "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:1"...
     threads: int = 0  # torch CPU threads, 0 = torch's default
     progress: bool = True
+    deterministic: bool = False  # torch.use_deterministic_algorithms: bit-exact reruns/resumes
+    amp: str = "none"  # mixed precision on CUDA: "none", "bf16" or "fp16" (with a GradScaler)
+    sync_bn: bool = False  # SyncBatchNorm across processes under torchrun (CUDA only)
+    checkpoint_every_steps: int = 0  # also write last.pt every this many steps (0 = per epoch)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
@@ -163,6 +167,8 @@ class Config:
 
     def validate(self) -> Config:
         """Refuse values that would fail later with an obscure error; returns ``self``."""
+        _check(self.amp in ("none", "bf16", "fp16"), "amp must be 'none', 'bf16' or 'fp16'")
+        _check(self.checkpoint_every_steps >= 0, "checkpoint_every_steps must be >= 0")
         d = self.data
         _check(d.frames >= 1, "data.frames must be >= 1")
         _check(d.split_by in ("count", "time"), "data.split_by must be 'count' or 'time'")

@@ -16,6 +16,8 @@ Model selection uses the validation split only; the test split is evaluated once
 
 from __future__ import annotations
 
+import json
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from hsd.config import Config, OptimConfig, config_from_dict, config_to_dict
@@ -31,6 +34,7 @@ from hsd.data import Augment, FrameArrays, get_dataset, kfold_manifests, load_fr
 from hsd.errors import ConfigError
 from hsd.events.frames import FrameSpec
 from hsd.models import FiringRateMonitor, convert_to_snn, create_model, is_spiking
+from hsd.train import distributed as dist
 from hsd.train.checkpoint import load_checkpoint, save_checkpoint
 from hsd.train.engine import (
     build_optimizer,
@@ -38,6 +42,7 @@ from hsd.train.engine import (
     predict_step_logits,
     prefix_accuracy,
     resolve_device,
+    set_deterministic,
     train_one_epoch,
 )
 from hsd.train.feed import FrameFeed
@@ -208,6 +213,55 @@ def _payload(
 # --- the training loop with validation-based selection, checkpoints and resume ---------------
 
 
+class _RankRun(RunDir):
+    """The run directory as seen by ranks other than 0: its paths, never written or created."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+
+def _rng_state() -> dict[str, Any]:
+    """torch (CPU and CUDA), numpy and python RNG states as plain containers and tensors."""
+    # hsd draws from explicit generators only; the legacy global numpy state is kept for
+    # third-party code that may draw from it.
+    _, key, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "key": torch.from_numpy(key.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    key = n["key"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", key, n["pos"], n["has_gauss"], n["cached_gaussian"]))  # noqa: NPY002
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def _validate(
+    model: nn.Module, feed: FrameFeed, *, device: torch.device, input_key: str, steps: int
+) -> float | None:
+    """Accuracy after ``steps`` steps over every rank's share of the validation split."""
+    correct = count = 0.0
+    if len(feed.indices):
+        logits, labels, _ = predict_step_logits(model, feed, device=device, input_key=input_key)
+        predictions = logits.cumsum(1)[:, steps - 1].argmax(1)
+        correct, count = float((predictions == labels).sum()), float(len(labels))
+    totals = dist.all_reduce_sums({"correct": correct, "count": count}, device)
+    return totals["correct"] / totals["count"] if totals["count"] else None
+
+
 def _fit(
     model: nn.Module,
     model_spec: dict,
@@ -226,22 +280,77 @@ def _fit(
     teacher: nn.Module | None = None,
     resume: bool = False,
 ) -> nn.Module:
+    """Train ``model`` in place; under torchrun it is wrapped in DDP for the optimiser steps only.
+
+    Rank 0 writes ``last.pt`` at the end of every epoch (and every ``checkpoint_every_steps``
+    steps within one) and ``best.pt`` when validation accuracy improves; ``resume`` continues
+    from ``last.pt`` at the batch where it stopped. Every rank returns rank 0's best weights.
+    """
+    main = dist.is_main()
+    if cfg.sync_bn and dist.is_distributed():
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     optimizer = build_optimizer(model.parameters(), optim)
     scheduler = build_scheduler(optimizer, optim, len(train_feed))
-    start_epoch, best = 0, -1.0
-    if resume and run.last.is_file():
-        state = load_checkpoint(run.last, map_location=device)
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, best = int(state["epoch"]), float(state["best_val"])
-        print(f"[{stage}] resuming from {run.last} at epoch {start_epoch}")
+    scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
+    start_epoch, skip, tally, best = 0, 0, None, -1.0
+    if resume:
+        state = load_checkpoint(run.last) if main and run.last.is_file() else None
+        state = dist.broadcast_object(state)
+        if state is not None:
+            model.load_state_dict(state["state_dict"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            if scaler is not None and "scaler" in state:
+                scaler.load_state_dict(state["scaler"])
+            if "rng" in state:
+                _set_rng_state(state["rng"])
+            start_epoch, best = int(state["epoch"]), float(state["best_val"])
+            skip, tally = int(state.get("batches_done", 0)), state.get("tally")
+            if skip and int(state.get("world_size", 1)) != dist.world_size():
+                raise ConfigError(
+                    f"{state['path']}: written in the middle of an epoch by "
+                    f"{state.get('world_size', 1)} processes; resume it with as many "
+                    f"(this run has {dist.world_size()})"
+                )
+            if main:
+                kept = [r for r in run.read_metrics() if r.get("epoch", 0) <= start_epoch]
+                run.write_text("metrics.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
+                print(f"[{stage}] resuming from {run.last} at epoch {start_epoch}, batch {skip}")
+    train_net = model
+    if dist.is_distributed():
+        train_net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     epochs = optim.epochs
+    every = cfg.checkpoint_every_steps
+
+    def resume_payload(epoch_done: int, **extra: Any) -> dict[str, Any]:
+        state = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": _rng_state(),
+            "best_val": best,
+            "world_size": dist.world_size(),
+            **extra,
+        }
+        if scaler is not None:
+            state["scaler"] = scaler.state_dict()
+        return _payload(model, model_spec, cfg, data, stage, epoch=epoch_done, **state)
+
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
-        train_feed.set_epoch(epoch)
+        train_feed.set_epoch(epoch, skip_batches=skip)
+        steps_per_epoch = len(train_feed)
+
+        def mid_epoch(
+            step: int, running: dict[str, Any], epoch: int = epoch, n: int = steps_per_epoch
+        ) -> None:
+            if main and step % every == 0 and step < n:
+                payload = resume_payload(epoch, batches_done=step, tally=running)
+                save_checkpoint(payload, run.last)
+
         metrics = train_one_epoch(
-            model,
+            train_net,
             train_feed,
             loss_fn,
             optimizer,
@@ -251,18 +360,26 @@ def _fit(
             input_key=input_key,
             teacher=teacher,
             grad_clip=optim.grad_clip,
-            progress=cfg.progress,
+            progress=cfg.progress and main,
             desc=f"{stage} {epoch + 1}/{epochs}",
+            on_step=mid_epoch if every else None,
+            start_step=skip,
+            tally=tally,
+            amp=cfg.amp,
+            scaler=scaler,
         )
+        skip, tally = 0, None
+        dist.broadcast_state(model)  # BatchNorm statistics: rank 0's on every rank
         val_acc = None
-        if val_feed is not None and len(val_feed.indices):
-            logits, labels, _ = predict_step_logits(
-                model, val_feed, device=device, input_key=input_key
+        if val_feed is not None:
+            val_acc = _validate(
+                model, val_feed, device=device, input_key=input_key, steps=val_steps
             )
-            val_acc = prefix_accuracy(logits, labels)[val_steps - 1]
         score = val_acc if val_acc is not None else float(epoch)
         improved = score > best
         best = max(best, score)
+        if not main:
+            continue
         record = {
             "stage": stage,
             "epoch": epoch + 1,
@@ -278,45 +395,61 @@ def _fit(
                 f"[{stage}] epoch {epoch + 1}/{epochs}: loss {metrics['loss']:.4f} "
                 f"train acc {100 * metrics['acc']:.1f}%{tail} ({record['seconds']:.1f}s)"
             )
-        extra = {"epoch": epoch + 1, "best_val": best, "metrics": record}
         if improved:
-            save_checkpoint(_payload(model, model_spec, cfg, data, stage, **extra), run.best)
-        save_checkpoint(
-            _payload(
-                model,
-                model_spec,
-                cfg,
-                data,
-                stage,
-                optimizer=optimizer.state_dict(),
-                scheduler=scheduler.state_dict(),
-                **extra,
-            ),
-            run.last,
-        )
-    if run.best.is_file():
-        model.load_state_dict(load_checkpoint(run.best, map_location=device)["state_dict"])
-    else:  # zero epochs: the network as given is the result
-        save_checkpoint(_payload(model, model_spec, cfg, data, stage, epoch=0), run.best)
+            payload = _payload(
+                model, model_spec, cfg, data, stage, epoch=epoch + 1, best_val=best, metrics=record
+            )
+            save_checkpoint(payload, run.best)
+        save_checkpoint(resume_payload(epoch + 1, metrics=record), run.last)
+    if main:
+        if run.best.is_file():
+            model.load_state_dict(load_checkpoint(run.best, map_location=device)["state_dict"])
+        else:  # zero epochs: the network as given is the result
+            save_checkpoint(_payload(model, model_spec, cfg, data, stage, epoch=0), run.best)
+    dist.broadcast_state(model)
     return model
 
 
 def _start_run(cfg: Config, out: str | Path, data: PreparedData) -> tuple[RunDir, torch.device]:
+    """Join the torchrun process group (if any), seed, pick the device, and (rank 0 only)
+    write config.yaml, manifest.json and environment.json into the run directory."""
+    device = dist.setup(cfg.device)
+    if cfg.amp != "none" and device.type != "cuda":
+        raise ConfigError(f"amp={cfg.amp} needs CUDA; this run is on {device} (set amp=none)")
+    if cfg.sync_bn and dist.is_distributed() and device.type != "cuda":
+        raise ConfigError("sync_bn needs CUDA devices (SyncBatchNorm has no CPU implementation)")
+    set_deterministic(cfg.deterministic)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)  # noqa: NPY002 (the legacy global state, see _rng_state)
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    if not dist.is_main():
+        return _RankRun(out), device
     run = RunDir(out)
     run.save_config(cfg)
     data.manifest.save(run.path / "manifest.json")
     run.save_environment(seed=cfg.seed, device=str(device), manifest_hash=data.manifest.hash)
+    env = json.loads((run.path / "environment.json").read_text())
+    env.update(
+        world_size=dist.world_size(),
+        backend=dist.backend(),
+        deterministic=cfg.deterministic,
+        amp=cfg.amp,
+        sync_bn=cfg.sync_bn,
+    )
+    run.write_json("environment.json", env)
     return run, device
 
 
 def _feeds(
     cfg: Config, data: PreparedData, *, steps: int, protocol: str, teacher: bool
 ) -> tuple[FrameFeed, FrameFeed | None]:
-    """Training feed (shuffled, augmented) and validation feed for a stage."""
+    """Training feed (shuffled, augmented) and validation feed for a stage.
+
+    Under torchrun each process gets its shard of both: training batches of ``data.batch_size``
+    per process (global batch = batch size x processes), every process's own validation samples.
+    """
     student_frames = None
     if steps and protocol == "rebin":
         student_frames = data.arrays_for(steps).frames
@@ -325,6 +458,7 @@ def _feeds(
         "student_steps": steps,
         "student_frames": student_frames,
     }
+    rank, world = dist.rank(), dist.world_size()
     train = FrameFeed(
         data.arrays.frames,
         data.arrays.labels,
@@ -333,6 +467,7 @@ def _feeds(
         shuffle=True,
         seed=cfg.seed,
         augment=_augment(cfg),
+        shard=(rank, world),
         **common,
     )
     val = None
@@ -341,7 +476,7 @@ def _feeds(
         val = FrameFeed(
             data.arrays.frames,
             data.arrays.labels,
-            data.val,
+            data.val[rank::world],
             batch_size=cfg.evaluate.batch_size,
             teacher=not steps,
             student_steps=steps,

@@ -10,13 +10,19 @@ Conventions:
   alone), one forward pass over N frames yields the prediction at *every* prefix T <= N:
   :func:`predict_step_logits` + :func:`prefix_accuracy`;
 * the teacher, when present, is frozen, in eval mode, under ``no_grad``;
-* a non-finite loss stops the run with :class:`TrainingError` naming the epoch and step.
+* a non-finite loss stops the run with :class:`TrainingError` naming the epoch and step;
+* under ``torchrun`` the trained network arrives wrapped in ``DistributedDataParallel`` (which
+  averages gradients over processes) and epoch metrics are summed over processes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
+import os
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,18 +32,22 @@ from tqdm.auto import tqdm
 from hsd.config import OptimConfig
 from hsd.errors import HSDError
 from hsd.models import clamp_thresholds, reset_states
+from hsd.train.distributed import all_reduce_sums
 from hsd.train.feed import FrameFeed
 
 LossFn = Callable[..., dict[str, torch.Tensor]]
 
 __all__ = [
     "TrainingError",
+    "autocast",
     "build_optimizer",
     "build_scheduler",
     "forward_sequence",
+    "new_tally",
     "predict_step_logits",
     "prefix_accuracy",
     "resolve_device",
+    "set_deterministic",
     "train_one_epoch",
 ]
 
@@ -85,6 +95,37 @@ def forward_sequence(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model(x)
 
 
+def set_deterministic(enabled: bool) -> None:
+    """Turn PyTorch's deterministic algorithms on (bit-exact reruns and resumes) or off.
+
+    Also pins cuDNN to deterministic kernels and sets ``CUBLAS_WORKSPACE_CONFIG``, which
+    deterministic cuBLAS needs (it takes effect when CUDA has not yet been used).
+    """
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled)
+    torch.backends.cudnn.deterministic = enabled
+    torch.backends.cudnn.benchmark = False
+
+
+def autocast(device: torch.device, amp: str = "none") -> contextlib.AbstractContextManager:
+    """Mixed precision for the forward pass: ``amp`` "bf16" or "fp16" on CUDA, else a no-op.
+
+    Raises :class:`~hsd.errors.HSDError` for mixed precision on another device than CUDA.
+    """
+    if amp == "none":
+        return contextlib.nullcontext()
+    if device.type != "cuda":
+        raise HSDError(f"amp={amp} needs a CUDA device; this run is on {device} (set amp=none)")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def new_tally() -> dict[str, Any]:
+    """Running totals of an epoch: ``sums`` of loss parts x samples, ``correct``, ``seen``."""
+    return {"sums": {}, "correct": 0, "seen": 0}
+
+
 def train_one_epoch(
     model: nn.Module,
     feed: FrameFeed,
@@ -99,33 +140,40 @@ def train_one_epoch(
     grad_clip: float = 0.0,
     progress: bool = True,
     desc: str = "train",
-    on_step: Callable[[int], None] | None = None,
+    on_step: Callable[[int, dict[str, Any]], None] | None = None,
     start_step: int = 0,
+    tally: dict[str, Any] | None = None,
+    amp: str = "none",
+    scaler: torch.amp.GradScaler | None = None,
 ) -> dict[str, float]:
     """One pass over ``feed``; returns mean loss parts and training accuracy.
 
-    ``input_key``: which batch tensor the trained network sees ("student" or "teacher", the
-    latter for training the ANN teacher on all N frames). ``teacher``: frozen network whose
-    mean logits over the batch's N frames are passed to ``loss_fn`` as ``teacher_logits``.
-    ``on_step(step)`` is called after every optimiser step (checkpointing mid-epoch).
+    ``model`` may be wrapped in ``DistributedDataParallel``; the returned metrics are then summed
+    over all processes (every rank gets the same numbers). ``input_key``: which batch tensor the
+    trained network sees ("student" or "teacher", the latter for training the ANN teacher on all
+    N frames). ``teacher``: frozen network whose mean logits over the batch's N frames are passed
+    to ``loss_fn`` as ``teacher_logits``. ``on_step(step, tally)`` is called after every
+    optimiser step with the batches done so far and the running totals (mid-epoch checkpoints);
+    a resumed epoch passes them back as ``start_step`` and ``tally``. ``amp``: mixed precision
+    on CUDA ("bf16" or "fp16"; fp16 needs ``scaler``).
     """
     model.train()
     if teacher is not None:
         teacher.eval()
-    sums: dict[str, float] = {}
-    correct = 0
-    seen = 0
+    tally = copy.deepcopy(tally) if tally is not None else new_tally()
+    sums: dict[str, float] = tally["sums"]
     bar = tqdm(feed, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
     step = start_step
     for batch in bar:
         batch = batch.to(device)
         x = getattr(batch, input_key)
         teacher_logits = None
-        if teacher is not None:
-            with torch.no_grad():
-                teacher_logits = forward_sequence(teacher, batch.teacher).mean(0)
-        logits = forward_sequence(model, x)
-        parts = loss_fn(logits, batch.labels, teacher_logits=teacher_logits)
+        with autocast(device, amp):
+            if teacher is not None:
+                with torch.no_grad():
+                    teacher_logits = forward_sequence(teacher, batch.teacher).mean(0)
+            logits = forward_sequence(model, x)
+            parts = loss_fn(logits, batch.labels, teacher_logits=teacher_logits)
         loss = parts["loss"]
         if not torch.isfinite(loss):
             raise TrainingError(
@@ -133,24 +181,42 @@ def train_one_epoch(
                 "stopping (the last good checkpoint is kept)"
             )
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
         if grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
         clamp_thresholds(model)
         scheduler.step()
         step += 1
         b = batch.labels.shape[0]
-        seen += b
+        tally["seen"] += b
         for key, value in parts.items():
             sums[key] = sums.get(key, 0.0) + float(value.detach()) * b
-        correct += int((logits.detach().mean(0).argmax(1) == batch.labels).sum())
-        bar.set_postfix(loss=f"{sums['loss'] / seen:.3f}", acc=f"{correct / seen:.3f}")
+        tally["correct"] += int((logits.detach().mean(0).argmax(1) == batch.labels).sum())
+        seen = tally["seen"]
+        bar.set_postfix(loss=f"{sums['loss'] / seen:.3f}", acc=f"{tally['correct'] / seen:.3f}")
         if on_step is not None:
-            on_step(step)
-    out = {key: value / max(seen, 1) for key, value in sums.items()}
-    out["acc"] = correct / max(seen, 1)
-    out["samples"] = float(seen)
+            on_step(step, tally)
+    totals = all_reduce_sums(
+        {
+            **{f"sum_{k}": v for k, v in sums.items()},
+            "correct": tally["correct"],
+            "seen": tally["seen"],
+        },
+        device,
+    )
+    seen = max(totals["seen"], 1.0)
+    out = {key: totals[f"sum_{key}"] / seen for key in sums}
+    out["acc"] = totals["correct"] / seen
+    out["samples"] = float(totals["seen"])
     return out
 
 
