@@ -62,7 +62,10 @@ def _cmd_data_show(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace):
     from hsd.config import load_config
 
-    return load_config(args.config, args.set)
+    cfg = load_config(args.config, args.set)
+    if getattr(args, "deterministic", False):
+        cfg.deterministic = True
+    return cfg
 
 
 def _out(args: argparse.Namespace, cfg, stage: str) -> str:
@@ -70,7 +73,10 @@ def _out(args: argparse.Namespace, cfg, stage: str) -> str:
 
 
 def _done(what: str, path) -> int:
-    print(f"{what}: {path}")
+    from hsd.train.distributed import is_main
+
+    if is_main():  # under torchrun only rank 0 prints
+        print(f"{what}: {path}")
     return 0
 
 
@@ -166,6 +172,154 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- hsd stream / hsd export ------------------------------------------------------------------
+
+
+def _parse_sensor_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--sensor-size must be WIDTH,HEIGHT in pixels, e.g. 34,34: {text!r}"
+        ) from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError("--sensor-size must be positive")
+    return width, height
+
+
+def _format_decision(d) -> str:
+    return (
+        f"step {d.step:3d}  {d.time_ms:9.2f} ms  {d.events:8d} events  -> {d.class_name!r} "
+        f"(class {d.label})  confidence {d.confidence:.3f}  margin {d.margin:.3f}"
+    )
+
+
+def _cmd_stream(args: argparse.Namespace) -> int:
+    from hsd.stream import ExitPolicy, open_recording, replay
+
+    policy = ExitPolicy(
+        confidence=None if args.no_exit else args.exit_confidence,
+        margin=None if args.no_exit else args.exit_margin,
+        min_steps=args.min_steps,
+        max_steps=args.max_steps,
+    )
+    classifier, events = open_recording(
+        args.checkpoint,
+        args.event_file,
+        frame_events=args.frame_events,
+        frame_ms=args.frame_ms,
+        policy=policy,
+        sensor_size=args.sensor_size,
+    )
+    framing = (
+        {"frame_events": classifier.frame_events}
+        if classifier.frame_events is not None
+        else {"frame_ms": classifier.frame_us / 1000.0}
+    )
+    if not args.json:
+        what = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in framing.items())
+        print(f"{args.event_file}: {len(events)} events; {what} per frame")
+    for decision in replay(classifier, events, flush=args.flush):
+        if args.json:
+            print(json.dumps({"type": "decision", **decision.to_dict()}), flush=True)
+        else:
+            print(_format_decision(decision), flush=True)
+    final = classifier.final
+    stopped = "exit" if classifier.finished else "end_of_stream"
+    if args.json:
+        decided = final.to_dict() if final is not None else {"step": 0}
+        print(json.dumps({"type": "final", **decided, "stopped": stopped, **framing}))
+    elif final is None:
+        print(
+            f"no decision: the {len(events)} events do not complete one frame "
+            "(--flush counts a partial frame)"
+        )
+    else:
+        why = "early exit" if stopped == "exit" else "end of stream, the exit policy never fired"
+        print(
+            f"final: {final.class_name!r} (class {final.label}) after {final.step} steps, "
+            f"{final.time_ms:.2f} ms and {final.events} of {len(events)} events, "
+            f"confidence {final.confidence:.3f} ({why})"
+        )
+    return 0
+
+
+def _cmd_export_onnx(args: argparse.Namespace) -> int:
+    from hsd.export import export_onnx
+
+    result = export_onnx(args.checkpoint, args.out, batch_size=args.batch_size, opset=args.opset)
+    print(
+        f"wrote {result.path}: inputs {', '.join(result.inputs)}; outputs "
+        f"{', '.join(result.outputs)} ({len(result.membrane_shapes)} membrane states, batch "
+        f"{args.batch_size})"
+    )
+    return 0
+
+
+def _cmd_export_nir(args: argparse.Namespace) -> int:
+    from hsd.export import export_nir
+
+    export_nir(args.checkpoint, args.out)
+
+
+def _add_stream_export_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "stream", help="replay an event file as a stream: a decision per step, early exit"
+    )
+    p.add_argument("checkpoint", help="checkpoint or run directory")
+    p.add_argument("event_file", help="event file of any supported format")
+    framing = p.add_mutually_exclusive_group()
+    framing.add_argument("--frame-events", type=int, default=None, help="events per frame")
+    framing.add_argument("--frame-ms", type=float, default=None, help="milliseconds per frame")
+    p.add_argument(
+        "--exit-confidence",
+        type=float,
+        default=0.9,
+        help="stop when the top softmax probability of the mean output reaches this",
+    )
+    p.add_argument(
+        "--exit-margin", type=float, default=None, help="stop when top-1 minus top-2 reaches this"
+    )
+    p.add_argument("--min-steps", type=int, default=1, help="never stop before this step")
+    p.add_argument("--max-steps", type=int, default=None, help="always stop at this step")
+    p.add_argument(
+        "--no-exit",
+        action="store_true",
+        help="no confidence or margin exit: replay the whole file (or up to --max-steps)",
+    )
+    p.add_argument(
+        "--flush",
+        action="store_true",
+        help="count the trailing partial frame at the end of the file as one more step",
+    )
+    p.add_argument(
+        "--sensor-size",
+        type=_parse_sensor_size,
+        default=None,
+        metavar="W,H",
+        help="sensor the network was trained on (default: from the checkpoint, else the file)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="JSON Lines: one object per decision, then the final"
+    )
+    p.set_defaults(func=_cmd_stream)
+
+    export = sub.add_parser("export", help="write a checkpoint's network for other runtimes")
+    export_sub = export.add_subparsers(dest="export_command", required=True)
+    p = export_sub.add_parser(
+        "onnx", help="one time step, membrane states as explicit inputs and outputs"
+    )
+    p.add_argument("checkpoint", help="checkpoint or run directory")
+    p.add_argument("out", help="the .onnx file to write")
+    p.add_argument("--batch-size", type=int, default=1, help="fixed batch size of the graph")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    p.set_defaults(func=_cmd_export_onnx)
+    p = export_sub.add_parser("nir", help="NIR graph (refused: the neuron model has no NIR form)")
+    p.add_argument("checkpoint", help="checkpoint or run directory")
+    p.add_argument("out", help="the .nir file that would be written")
+    p.set_defaults(func=_cmd_export_nir)
+
+
 def _add_config_args(p: argparse.ArgumentParser, resume: bool = True) -> None:
     p.add_argument("--config", default=None, help="YAML recipe (see configs/)")
     p.add_argument(
@@ -178,6 +332,11 @@ def _add_config_args(p: argparse.ArgumentParser, resume: bool = True) -> None:
     p.add_argument("--out", default=None, help="run directory (default runs/<name>-<stage>)")
     if resume:
         p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
+        p.add_argument(
+            "--deterministic",
+            action="store_true",
+            help="PyTorch deterministic algorithms (bit-exact reruns and resumes, slower)",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -243,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(out="demo-out")
     p.add_argument("--quick", action="store_true", help="a short run (about a minute)")
     p.set_defaults(func=_cmd_demo)
+    _add_stream_export_parsers(sub)
     return parser
 
 
@@ -261,6 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hsd: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if "hsd.train.distributed" in sys.modules:  # a training stage ran: leave its group
+            sys.modules["hsd.train.distributed"].cleanup()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,345 @@
+"""Streaming inference: frames as events arrive, one network step per frame, early exit."""
+
+import itertools
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hsd.cli import main
+from hsd.config import config_to_dict, load_config
+from hsd.errors import ConfigError, EventFileError
+from hsd.events.core import Events, validate_events
+from hsd.events.formats import read_events, write_atis_bin
+from hsd.events.frames import integrate_frames
+from hsd.models import convert_to_snn, create_model, reset_states
+from hsd.pipeline import model_from_checkpoint
+from hsd.stream import (
+    ExitPolicy,
+    StreamClassifier,
+    apply_policy,
+    exit_sweep,
+    open_recording,
+    replay,
+    running_scores,
+    training_framing,
+)
+from hsd.train.checkpoint import load_checkpoint, save_checkpoint
+from hsd.train.engine import forward_sequence
+
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+KWARGS = {
+    "in_channels": 2,
+    "num_classes": 10,
+    "input_size": 34,
+    "width": 0.25,
+    "levels": 8,
+    "init_threshold": 0.5,
+}
+
+
+def _save(path: Path, split_by: str = "count") -> Path:
+    torch.manual_seed(0)
+    model = create_model("demo", **KWARGS)
+    with torch.no_grad():  # lively spiking in every layer and confident, changing decisions
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.fill_(4.0)
+            elif isinstance(m, nn.Linear):
+                m.weight.mul_(50.0)
+    snn = convert_to_snn(model)
+    cfg = load_config(overrides=[f"data.split_by={split_by}"])
+    payload = {
+        "model": {"name": "demo", "kwargs": KWARGS, "spiking": True},
+        "state_dict": snn.state_dict(),
+        "classes": [f"digit{i}" for i in range(10)],
+        "stage": "converted",
+        "epoch": 0,
+        "metrics": {},
+        "config": config_to_dict(cfg),
+        "manifest_hash": None,
+    }
+    return save_checkpoint(payload, path)
+
+
+@pytest.fixture(scope="module")
+def ckpt_path(tmp_path_factory) -> Path:
+    return _save(tmp_path_factory.mktemp("stream") / "snn.pt")
+
+
+@pytest.fixture(scope="module")
+def ckpt(ckpt_path) -> dict:
+    return load_checkpoint(ckpt_path)
+
+
+def _events(n: int = 3000, seed: int = 1, gap_us: int = 0) -> Events:
+    """Random 34x34 events over ~30 ms; with ``gap_us`` a silence in the middle."""
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.integers(0, 30_000, n))
+    t[n // 2 :] += gap_us
+    return validate_events(
+        t, rng.integers(0, 34, n), rng.integers(0, 34, n), rng.integers(0, 2, n), (34, 34)
+    )
+
+
+def _no_exit() -> ExitPolicy:
+    return ExitPolicy(confidence=None, margin=None)
+
+
+def _pieces(events: Events, sizes: list[int]) -> list[Events]:
+    cuts = np.cumsum(sizes)
+    bounds = [0, *cuts[cuts < len(events)].tolist(), len(events)]
+    return [events.select(slice(a, b)) for a, b in itertools.pairwise(bounds)]
+
+
+def test_stepping_one_frame_at_a_time_equals_one_sequence_call(ckpt):
+    model = model_from_checkpoint(ckpt).eval()
+    x = torch.randint(0, 4, (6, 2, 2, 34, 34)).float()
+    with torch.no_grad():
+        whole = forward_sequence(model, x)
+        reset_states(model)
+        stepped = torch.cat([model(x[t][None]) for t in range(6)])
+    assert whole.abs().sum() > 0
+    torch.testing.assert_close(stepped, whole, rtol=0, atol=1e-6)
+
+
+def test_count_framing_matches_offline_frames_and_prefix_decisions(ckpt):
+    events = _events(3000)
+    k = 400
+    classifier = StreamClassifier(ckpt, frame_events=k, policy=_no_exit())
+    decisions = classifier.push(events)
+    assert [d.step for d in decisions] == list(range(1, 8))  # 3000 // 400 frames complete
+    assert [d.events for d in decisions] == [k * s for s in range(1, 8)]
+    assert [d.time_us for d in decisions] == [
+        int(events.t[k * s - 1] - events.t[0]) for s in range(1, 8)
+    ]
+    frames = integrate_frames(events.select(slice(0, 7 * k)), 7, "count")
+    model = model_from_checkpoint(ckpt).eval()
+    with torch.no_grad():
+        logits = forward_sequence(model, torch.from_numpy(frames).float()[:, None])[:, 0]
+    label, confidence, margin = running_scores(logits)
+    assert [d.label for d in decisions] == label.tolist()
+    np.testing.assert_allclose([d.confidence for d in decisions], confidence.numpy(), atol=1e-5)
+    np.testing.assert_allclose([d.margin for d in decisions], margin.numpy(), atol=1e-5)
+    assert all(d.class_name == f"digit{d.label}" for d in decisions)
+    flushed = classifier.flush()  # the 200 remaining events make one more step
+    assert [(d.step, d.events, d.time_us) for d in flushed] == [(8, 3000, events.duration_us)]
+    assert classifier.flush() == []
+
+
+def test_time_framing_by_hand(ckpt):
+    events = validate_events(
+        np.array([0, 100, 250, 1000]) + 5_000, [1, 2, 3, 4], [1, 1, 1, 1], [0, 1, 1, 0], (34, 34)
+    )
+    classifier = StreamClassifier(ckpt, frame_ms=0.2, policy=_no_exit())
+    decisions = classifier.push(events)
+    # windows of 200 us from t0: [0,100] | [250] | empty | empty | empty; 1000 stays pending
+    assert [(d.step, d.events, d.time_us) for d in decisions] == [
+        (1, 2, 200),
+        (2, 3, 400),
+        (3, 3, 600),
+        (4, 3, 800),
+        (5, 3, 1000),
+    ]
+    assert [(d.step, d.events, d.time_us) for d in classifier.flush()] == [(6, 4, 1000)]
+
+
+@pytest.mark.parametrize("framing", [{"frame_events": 120}, {"frame_ms": 2.5}])
+def test_one_piece_or_many_pieces_give_the_same_decisions(ckpt, framing):
+    events = _events(1500, seed=2, gap_us=9_000)
+    whole = StreamClassifier(ckpt, **framing, policy=_no_exit())
+    expected = whole.push(events) + whole.flush()
+    assert len(expected) >= 10
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(1, 300, 100).tolist()
+    pieces = StreamClassifier(ckpt, **framing, policy=_no_exit())
+    got = [d for part in _pieces(events, sizes) for d in pieces.push(part)] + pieces.flush()
+    assert got == expected
+    single = StreamClassifier(ckpt, **framing, policy=_no_exit())
+    one_by_one = [
+        d for i in range(len(events)) for d in single.push(events.select(slice(i, i + 1)))
+    ]
+    assert one_by_one + single.flush() == expected
+
+
+def test_early_exit_stops_at_the_step_the_offline_policy_picks(ckpt):
+    events = _events(4000, seed=4)
+    probe = StreamClassifier(ckpt, frame_events=200, policy=_no_exit())
+    all_decisions = probe.push(events)
+    threshold = sorted(d.confidence for d in all_decisions)[len(all_decisions) // 2]
+    policy = ExitPolicy(confidence=threshold, min_steps=2)
+    expected = next(d for d in all_decisions if d.step >= 2 and d.confidence >= threshold)
+    classifier = StreamClassifier(ckpt, frame_events=200, policy=policy)
+    decisions = classifier.push(events)
+    assert decisions[-1].step == expected.step
+    assert decisions[-1].exit and not any(d.exit for d in decisions[:-1])
+    assert classifier.finished and classifier.final == decisions[-1]
+    assert classifier.push(events) == [] and classifier.flush() == []
+    classifier.reset()
+    assert not classifier.finished and classifier.steps == 0
+    assert classifier.push(events)[-1].step == expected.step
+    assert classifier.final.confidence == pytest.approx(expected.confidence, abs=1e-6)
+
+
+def test_max_steps_and_margin_policies(ckpt):
+    events = _events(3000, seed=5)
+    capped = StreamClassifier(ckpt, frame_events=100, policy=ExitPolicy(None, None, 1, 3))
+    assert [d.exit for d in capped.push(events)] == [False, False, True]
+    first = StreamClassifier(ckpt, frame_events=100, policy=ExitPolicy(None, margin=1e-9))
+    assert [d.step for d in first.push(events)] == [1]  # any positive margin fires at once
+
+
+def test_bad_inputs_are_refused(ckpt):
+    with pytest.raises(ConfigError, match="exactly one"):
+        StreamClassifier(ckpt)
+    with pytest.raises(ConfigError, match="exactly one"):
+        StreamClassifier(ckpt, frame_events=10, frame_ms=1.0)
+    with pytest.raises(ConfigError, match="positive"):
+        StreamClassifier(ckpt, frame_events=0)
+    with pytest.raises(ConfigError, match=r"\(0, 1\]"):
+        ExitPolicy(confidence=1.5)
+    with pytest.raises(ConfigError, match="max_steps"):
+        ExitPolicy(min_steps=4, max_steps=2)
+    events = _events(100)
+    classifier = StreamClassifier(ckpt, frame_events=10)
+    classifier.push(events.select(slice(50, 100)))
+    with pytest.raises(EventFileError, match="back in time"):
+        classifier.push(events.select(slice(0, 50)))
+    big = validate_events([0, 1], [40, 50], [0, 0], [0, 1], (64, 64))
+    with pytest.raises(EventFileError, match="do not fit the 34x34 sensor"):
+        StreamClassifier(ckpt, frame_events=1).push(big)
+    wrong = StreamClassifier(ckpt, frame_events=1, sensor_size=(64, 64))
+    with pytest.raises(ConfigError, match="expects 2x34x34"):
+        wrong.push(big)
+
+
+def test_smaller_sensor_events_are_placed_on_the_training_sensor(ckpt):
+    events = _events(600, seed=6)
+    inferred = events.with_sensor_size((int(events.x.max()) + 1, int(events.y.max()) + 1))
+    a = StreamClassifier(ckpt, frame_events=100, policy=_no_exit())
+    b = StreamClassifier(ckpt, frame_events=100, policy=_no_exit())
+    assert a.push(events) == b.push(inferred)
+
+
+def test_training_framing(ckpt):
+    events = _events(1003)
+    assert training_framing(ckpt, events) == {"frame_events": 100}
+    timed = {**ckpt, "config": {**ckpt["config"], "data": {**ckpt["config"]["data"]}}}
+    timed["config"]["data"]["split_by"] = "time"
+    assert training_framing(timed, events) == {"frame_ms": (events.duration_us // 10) / 1000}
+
+
+def test_apply_policy_and_exit_sweep_by_hand():
+    logits = torch.tensor(
+        [
+            [[0.0, 0.0], [4.0, 0.0], [-10.0, 0.0]],  # means [0,0], [2,0], [-2,0]
+            [[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]],  # mean [0,1] every step
+        ]
+    )
+    labels = torch.tensor([0, 1])
+    result = apply_policy(logits, ExitPolicy(confidence=0.85))
+    assert result.steps.tolist() == [2, 3]
+    assert result.predictions.tolist() == [0, 1]
+    assert result.exited.tolist() == [True, False]
+    end_times = np.array([[10_000, 20_000, 30_000], [5_000, 6_000, 7_000]])
+    points = exit_sweep(logits, labels, [0.5, 0.85, 0.99], end_times_us=end_times)
+    assert [(p.accuracy, p.mean_steps, p.exited) for p in points] == [
+        (1.0, 1.0, 1.0),
+        (1.0, 2.5, 0.5),
+        (0.5, 3.0, 0.0),
+    ]
+    assert [p.mean_latency_ms for p in points] == [7.5, 13.5, 18.5]
+    sigmoid2 = 1 / (1 + math.exp(-2))
+    margin = exit_sweep(logits, labels, [2 * sigmoid2 - 1 - 1e-6], criterion="margin")[0]
+    assert (margin.mean_steps, margin.accuracy) == (2.5, 1.0)
+    assert exit_sweep(logits, labels, [0.5])[0].mean_latency_ms is None
+    unknown = exit_sweep(logits, labels, [0.5], end_times_us=-np.ones((2, 3)))[0]
+    assert unknown.mean_latency_ms is None
+
+
+def test_sweep_agrees_with_the_stream(ckpt):
+    events = _events(2400, seed=7)
+    probe = StreamClassifier(ckpt, frame_events=300, policy=_no_exit())
+    decisions = probe.push(events)
+    frames = integrate_frames(events, 8, "count")
+    model = model_from_checkpoint(ckpt).eval()
+    with torch.no_grad():
+        logits = forward_sequence(model, torch.from_numpy(frames).float()[:, None])
+    threshold = decisions[3].confidence - 1e-6
+    policy = ExitPolicy(confidence=threshold)
+    offline = apply_policy(logits.transpose(0, 1), policy)
+    online = StreamClassifier(ckpt, frame_events=300, policy=policy)
+    final = online.push(events)[-1]
+    assert (final.step, final.label) == (int(offline.steps[0]), int(offline.predictions[0]))
+
+
+def test_cli_stream_json_and_text(ckpt_path, tmp_path, capsys):
+    events = _events(2000, seed=8)
+    path = tmp_path / "rec.bin"
+    write_atis_bin(path, events)
+    assert main(["stream", str(ckpt_path), str(path), "--no-exit", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [x["type"] for x in lines] == ["decision"] * 10 + ["final"]
+    assert [x["events"] for x in lines[:10]] == [200 * s for s in range(1, 11)]
+    final = lines[-1]
+    assert final["stopped"] == "end_of_stream" and final["frame_events"] == 200
+    classifier, read = open_recording(ckpt_path, path, policy=_no_exit())
+    expected = list(replay(classifier, read))
+    assert [x["label"] for x in lines[:10]] == [d.label for d in expected]
+    assert final["step"] == 10 and final["label"] == expected[-1].label
+
+    args = ["--no-exit", "--max-steps", "2", "--frame-events", "50"]
+    assert main(["stream", str(ckpt_path), str(path), *args]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{path}: 2000 events; frame events 50 per frame"
+    assert len(out) == 4 and out[2].startswith("step   2")
+    assert out[-1].startswith("final: ") and out[-1].endswith("(early exit)")
+    assert "after 2 steps" in out[-1] and "100 of 2000 events" in out[-1]
+
+    assert main(["stream", str(ckpt_path), str(path), "--frame-events", "3000"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "no decision: the 2000 events do not complete one frame (--flush counts a partial frame)"
+    ]
+    assert main(["stream", str(ckpt_path), str(path), "--frame-events", "3000", "--flush"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and "2000 of 2000 events" in out[-1]
+
+    assert main(["stream", str(ckpt_path), str(tmp_path / "missing.bin")]) == 2
+    assert main(["stream", str(ckpt_path), str(path), "--exit-confidence", "2"]) == 2
+    assert "(0, 1]" in capsys.readouterr().err
+
+
+def test_real_recording_in_pieces(ckpt):
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"../shared/data not found: {SHARED_DATA}")
+    path = (
+        SHARED_DATA
+        / "nmnist-small"
+        / "Test"
+        / "3"
+        / sorted(p.name for p in (SHARED_DATA / "nmnist-small" / "Test" / "3").glob("*.bin"))[0]
+    )
+    classifier, events = open_recording(ckpt, path, policy=_no_exit())
+    assert events.sensor_size == (34, 34)
+    k = classifier.frame_events
+    assert k == len(events) // 10
+    whole = list(replay(classifier, events, chunk_events=len(events)))
+    assert [d.events for d in whole] == [k * s for s in range(1, 11)]
+    classifier.reset()
+    assert list(replay(classifier, events, chunk_events=37)) == whole
+    classifier.reset()
+    flushed = list(replay(classifier, events, chunk_events=37, flush=True))
+    assert flushed[:10] == whole
+    assert [(d.step, d.events) for d in flushed[10:]] == [(11, len(events))] * (
+        len(events) % 10 > 0
+    )
+    frames = integrate_frames(read_events(path, sensor_size=(34, 34)), 10, "count")
+    model = model_from_checkpoint(ckpt).eval()
+    with torch.no_grad():
+        logits = forward_sequence(model, torch.from_numpy(frames).float()[:, None])[:, 0]
+    # the first 9 frames are the training frames exactly
+    assert [d.label for d in whole[:9]] == running_scores(logits)[0][:9].tolist()
