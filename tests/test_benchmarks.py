@@ -1,0 +1,63 @@
+"""Each benchmark script still runs end to end on tiny settings (never the real benchmark)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_script(name: str, out: Path, *extra: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / name), "--tiny", "--out", str(out), *extra],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def test_bench_speed_tiny(tmp_path):
+    record = run_script("bench_speed.py", tmp_path / "speed.json")
+    rows = record["results"]
+    assert [(r["network"], r["steps"]) for r in rows] == [
+        ("demo", 1),
+        ("demo", 2),
+        ("vggsnn", 1),
+        ("vggsnn", 2),
+    ]
+    for r in rows:
+        assert r["loop_vs_snn_max_abs_diff"] <= 1e-4
+        assert set(r["train_steps_per_s"]) == {"ann", "snn", "loop"}
+        assert all(v > 0 for v in r["inference_samples_per_s"].values())
+    assert record["machine"]["torch_threads"] == 1
+
+
+def test_bench_memory_tiny(tmp_path):
+    record = run_script("bench_memory.py", tmp_path / "memory.json")
+    one, two = record["results"]
+    assert (one["variant"], one["steps"], two["steps"]) == ("snn", 1, 2)
+    assert one["saved_bytes"] > 0
+    # BPTT keeps every step's activations: twice the steps, about twice the saved bytes
+    assert two["saved_bytes"] == pytest.approx(2 * one["saved_bytes"], rel=0.1)
+    assert two["peak_bytes"] > one["peak_bytes"] > 0
+
+
+def test_bench_energy_tiny(tmp_path):
+    record = run_script("bench_energy.py", tmp_path / "energy.json")
+    assert [r["steps"] for r in record["results"]] == [1, 2]
+    for r in record["results"]:
+        assert r["mac_ops"] == r["steps"] * record["layers"][0]["macs"]
+        assert r["ann_energy_uj"] == pytest.approx(r["ann_macs"] * 4.6e-6)
+    check = record["spikingjelly_check"]
+    if check["available"]:
+        for row in check["layers"]:
+            assert row["hsd_macs"] == row["sj_macs"]
+        linear = check["layers"][-1]
+        assert linear["hsd_sops"] == pytest.approx(linear["sj_sops"])
