@@ -178,9 +178,11 @@ def test_onnx_without_the_package_says_how_to_install(snn_path, tmp_path, monkey
 def test_nir_is_refused_with_the_reasons(snn_path, ann_path, tmp_path, capsys):
     snn = model_from_checkpoint(load_checkpoint(snn_path))
     problems = nir_obstacles(snn)
-    assert len(problems) == 2
+    assert len(problems) == 3
     assert "soft reset" in problems[0] and "3 integrate-and-fire layers" in problems[0]
-    assert "threshold / 2" in problems[1]
+    assert "hard reset" in problems[0]
+    assert "threshold / 2" in problems[1] and "no initial membrane" in problems[1]
+    assert "v >= threshold" in problems[2] and "v > v_threshold" in problems[2]
     assert nir_obstacles(model_from_checkpoint(load_checkpoint(ann_path))) == [
         "QCFS activations (quantised clip-floor-shift) have no NIR primitive"
     ]
@@ -191,7 +193,12 @@ def test_nir_is_refused_with_the_reasons(snn_path, ann_path, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"hsd: error: {snn_path}: cannot be exported to NIR")
     assert "soft reset" in err and "threshold / 2" in err and "hsd export onnx" in err
+    assert "Traceback" not in err
     assert not out.exists()
+    ann_out = tmp_path / "ann.nir"
+    assert main(["export", "nir", str(ann_path), str(ann_out)]) == 2
+    assert "QCFS activations" in capsys.readouterr().err
+    assert not ann_out.exists()
 
 
 def test_cli_export_onnx(snn_path, tmp_path, capsys):

@@ -14,10 +14,21 @@ export time (the time-folding containers bake it into reshapes). The graph carri
 ``hsd.data`` (how events become frames) and ``hsd.stage``. Needs the optional ``onnx`` package
 (``pip install hsd[export]``, which also brings ``onnxruntime`` for running it).
 
-NIR: its ``IF`` neuron resets to ``v_reset`` (hard reset), starts from zero and emits unit
-spikes; hsd's neurons subtract the threshold (soft reset) and start at threshold / 2, and a QCFS
-ANN has no NIR primitive at all. A NIR graph would silently compute something else, so
-:func:`export_nir` refuses with the reasons (:func:`nir_obstacles`) instead of writing one.
+NIR (decision: refused). Checked against NIR 1.0.8's definitions (``nir.IF``, ``nir.LIF``,
+``nir.CubaLIF``, ``nir.Threshold``, ``nir.I``): its spiking neurons fire when ``v > v_threshold``,
+then *set* ``v`` to ``v_reset`` (hard reset, the overshoot is lost), and no node carries an
+initial membrane potential (runtimes start at zero). hsd's neurons (SpikingJelly ``IFNode``,
+``v_reset=None``) fire when ``v >= threshold``, *subtract* the threshold (soft reset: the overshoot
+carries over, which is what makes the mean output approach the QCFS activation) and start at
+threshold / 2 after every reset. No affine rewrite bridges the gap: the output scale
+``threshold * spike`` could be folded into the next layer's weights, but neither a shift of
+``v`` nor a rescaling turns a hard reset into a soft one or gives a non-zero start; a soft reset
+built by hand from ``I`` + ``Threshold`` + a negative feedback edge would rely on how each
+runtime delays a cycle (NIR leaves that, and the time step of its continuous-time equations, to
+the runtime) and still could not start at threshold / 2. A QCFS ANN has no NIR primitive at all
+(quantised clip-floor-shift). A NIR graph would therefore silently compute something else, so
+:func:`export_nir` refuses with the exact mismatches (:func:`nir_obstacles`) instead of writing
+one, and hsd has no ``nir`` extra.
 """
 
 from __future__ import annotations
@@ -178,18 +189,21 @@ def onnx_initial_state(session: Any) -> dict[str, np.ndarray]:
 
 
 def nir_obstacles(model: nn.Module) -> list[str]:
-    """Why ``model`` cannot be written as a NIR graph that computes what it computes."""
+    """Why ``model`` cannot be written as a NIR graph that computes what it computes: one line per
+    mismatch with NIR 1.0's neuron definitions (see the module docstring)."""
     problems = []
     neurons = _neurons(model)
     if neurons:
+        where = f"{len(neurons)} integrate-and-fire layers ({neurons[0][0]}, ...)"
         problems.append(
-            f"{len(neurons)} integrate-and-fire layers ({neurons[0][0]}, ...) use a soft reset "
-            "(v <- v - threshold after a spike), while NIR's IF neuron resets to a fixed v_reset"
+            f"{where} use a soft reset (v <- v - threshold after a spike, the overshoot kept), "
+            "while NIR's IF/LIF neurons reset to a fixed v_reset (hard reset)"
         )
         problems.append(
-            "their membranes start at threshold / 2 after a reset; NIR has no initial membrane "
-            "potential"
+            "their membranes start at threshold / 2 after a reset; NIR nodes carry no initial "
+            "membrane potential (runtimes start at 0)"
         )
+        problems.append("they fire when v >= threshold; NIR's neurons fire when v > v_threshold")
     if any(isinstance(m, QCFS) for m in model.modules()):
         problems.append("QCFS activations (quantised clip-floor-shift) have no NIR primitive")
     return problems
