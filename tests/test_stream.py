@@ -343,3 +343,22 @@ def test_real_recording_in_pieces(ckpt):
         logits = forward_sequence(model, torch.from_numpy(frames).float()[:, None])[:, 0]
     # the first 9 frames are the training frames exactly
     assert [d.label for d in whole[:9]] == running_scores(logits)[0][:9].tolist()
+
+
+def test_cli_stream_bad_files_name_the_file(ckpt_path, tmp_path, capsys):
+    missing = tmp_path / "missing.bin"
+    unknown = tmp_path / "rec.xyz"
+    unknown.write_bytes(b"garbage")
+    truncated = tmp_path / "cut.bin"
+    truncated.write_bytes(b"\x00" * 7)
+    for path, reason in (
+        (missing, "no such file"),
+        (unknown, "unknown extension"),
+        (truncated, "not a multiple of 5"),
+    ):
+        assert main(["stream", str(ckpt_path), str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"hsd: error: {path}: ") and reason in err
+        assert "Traceback" not in err
+    assert main(["stream", str(tmp_path / "none.pt"), str(truncated)]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
