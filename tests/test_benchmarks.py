@@ -10,9 +10,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_script(name: str, out: Path, *extra: str) -> dict:
+def run(name: str, *args: str) -> None:
+    """Run ``benchmarks/<name>`` from the repository root; fail with its stderr."""
     done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / name), "--tiny", "--out", str(out), *extra],
+        [sys.executable, str(REPO / "benchmarks" / name), *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -20,6 +21,10 @@ def run_script(name: str, out: Path, *extra: str) -> dict:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def run_script(name: str, out: Path, *extra: str) -> dict:
+    run(name, "--tiny", "--out", str(out), *extra)
     return json.loads(out.read_text())
 
 
@@ -61,3 +66,31 @@ def test_bench_energy_tiny(tmp_path):
             assert row["hsd_macs"] == row["sj_macs"]
         linear = check["layers"][-1]
         assert linear["hsd_sops"] == pytest.approx(linear["sj_sops"])
+
+
+def test_bench_frames_tiny(tmp_path):
+    out = tmp_path / "frames.json"
+    run("bench_frames.py", "--events", "20000", "--repeats", "1", "--out", str(out))
+    record = json.loads(out.read_text())
+    assert record["n_events"] == 20000 and "hsd count" in record["median_s"]
+    assert record["command"].startswith(".venv/bin/python benchmarks/bench_frames.py")
+
+
+def test_bench_loading_tiny(tmp_path, shared_data):
+    out = tmp_path / "loading.json"
+    root = shared_data / "nmnist-small"
+    run("bench_loading.py", "--root", str(root), "--repeats", "1", "--out", str(out))
+    record = json.loads(out.read_text())
+    assert record["samples"] == 1100 and record["warm_s"] < record["cold_s"]
+
+
+def test_accuracy_latency_tiny(tmp_path):
+    run(
+        "accuracy_latency.py",
+        *("--quick", "--seeds", "0", "--protocols", "prefix", "--steps", "1,2"),
+        *("--methods", "teacher,converted", "--out", str(tmp_path)),
+        *("--set", "data.limit=16", "--set", "progress=false", "--set", "threads=1"),
+    )
+    record = json.loads((tmp_path / "digits-dvs" / "results.json").read_text())
+    assert list(record["summary"]["prefix"]) == ["teacher", "converted"]
+    assert record["seeds"] == [0] and record["steps"] == [1, 2]

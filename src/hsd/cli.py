@@ -172,6 +172,44 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- hsd bench --------------------------------------------------------------------------------
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from hsd.bench import run_benchmarks
+
+    seconds = run_benchmarks(args.names, out=args.out, quick=args.quick, overrides=args.set)
+    timings = ", ".join(f"{name} {s:.0f} s" for name, s in seconds.items())
+    print(f"wrote {args.out}/ ({timings}; total {sum(seconds.values()):.0f} s)")
+    return 0
+
+
+def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
+    from hsd.bench import BENCHMARKS
+
+    p = sub.add_parser(
+        "bench",
+        help="benchmarks: accuracy against latency, speed, memory, energy, frames, loading",
+        description="Run benchmarks and write their JSON and plots. Benchmarks: "
+        + "; ".join(f"{name}: {what}" for name, what in BENCHMARKS.items()),
+    )
+    p.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"{', '.join(BENCHMARKS)} (default: all)"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="small settings: all of them in a few minutes"
+    )
+    p.add_argument("--out", default="bench-out", help="folder for the results")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the accuracy benchmark's recipes, e.g. --set threads=1 (repeatable)",
+    )
+    p.set_defaults(func=_cmd_bench)
+
+
 # --- hsd stream / hsd export ------------------------------------------------------------------
 
 
@@ -402,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(out="demo-out")
     p.add_argument("--quick", action="store_true", help="a short run (about a minute)")
     p.set_defaults(func=_cmd_demo)
+    _add_bench_parser(sub)
     _add_stream_export_parsers(sub)
     return parser
 

@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from hsd.config import Config, load_config
+from hsd.errors import ConfigError
 from hsd.eval.report import accuracy_table, plot_accuracy_vs_steps
 from hsd.pipeline import (
+    PreparedData,
     convert_checkpoint,
     distill,
     evaluate_checkpoint,
@@ -35,7 +37,16 @@ from hsd.pipeline import (
     train_teacher,
 )
 
-__all__ = ["QUICK_OVERRIDES", "run_demo"]
+__all__ = [
+    "DEMO_METHODS",
+    "METHODS",
+    "PROTOCOL_FREE",
+    "QUICK_OVERRIDES",
+    "evaluate_methods",
+    "run_demo",
+    "same_budget",
+    "train_methods",
+]
 
 # ``--quick``: the same pipeline with a fraction of the epochs (about a minute on 2 CPU cores).
 QUICK_OVERRIDES = [
@@ -44,15 +55,26 @@ QUICK_OVERRIDES = [
     "baseline.optim.epochs=4",
 ]
 
-LABELS = {
+# Every method hsd can train and compare, in table order, with its label.
+METHODS = {
     "teacher": "teacher ANN (first T frames)",
     "converted": "conversion only",
     "finetune_ce": "fine-tune, CE only",
     "kd_mean": "fine-tune, KD on mean",
     "direct": "SNN from scratch",
+    "tet": "SNN from scratch, TET",
     "hsd": "HSD (step-wise KD)",
     "hsd_anytime": "HSD anytime (all prefixes)",
 }
+# What ``hsd demo`` compares (TET is left to ``hsd bench``: it doubles the from-scratch cost).
+DEMO_METHODS = ("teacher", "converted", "finetune_ce", "kd_mean", "direct", "hsd", "hsd_anytime")
+# Methods whose training does not depend on the student protocol: the teacher sees all N frames,
+# conversion trains nothing, anytime distillation trains at T = N, where ``prefix`` and ``rebin``
+# give the same frames. One checkpoint serves both protocols.
+PROTOCOL_FREE = frozenset({"teacher", "converted", "hsd_anytime"})
+_FINETUNE_LOSS = {"hsd": "skd", "finetune_ce": "ce", "kd_mean": "kd_mean"}
+_NEEDS_TEACHER = frozenset({"teacher", "converted", "hsd_anytime", *_FINETUNE_LOSS})
+_BASELINE_LOSS = {"direct": "ce", "tet": "tet"}
 
 
 def _with(cfg: Config, **changes: Any) -> Config:
@@ -66,73 +88,121 @@ def _with(cfg: Config, **changes: Any) -> Config:
     return out
 
 
+def same_budget(cfg: Config, overrides: list[str]) -> Config:
+    """Give the from-scratch networks the epochs of the whole HSD pipeline (teacher + fine-tuning)
+    unless ``baseline.optim.epochs`` is among ``overrides``; changes ``cfg`` in place."""
+    if not any(o.startswith("baseline.optim.epochs") for o in overrides):
+        cfg.baseline.optim.epochs = cfg.teacher.optim.epochs + cfg.distill.optim.epochs
+    return cfg
+
+
+def train_methods(
+    cfg: Config,
+    data: PreparedData,
+    runs: Path,
+    methods: tuple[str, ...] | list[str],
+    *,
+    reuse: dict[str, Path] | None = None,
+) -> dict[str, Path]:
+    """Train the checkpoint of every method in ``methods`` (keys of :data:`METHODS`) under
+    ``runs/<method>/``; students at ``cfg.distill.steps`` and ``cfg.distill.protocol``, networks
+    from scratch at ``cfg.baseline.steps`` and ``cfg.baseline.protocol``. Checkpoints in ``reuse``
+    (method -> path, e.g. the teacher of another protocol) are taken as they are.
+    Returns method -> best checkpoint path."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ConfigError(f"unknown method(s) {', '.join(unknown)} (known: {', '.join(METHODS)})")
+    checkpoints = dict(reuse or {})
+    if _NEEDS_TEACHER & set(methods) and "teacher" not in checkpoints:
+        checkpoints["teacher"] = train_teacher(cfg, runs / "teacher", data=data)
+    for method in methods:
+        if method in checkpoints:
+            continue
+        out = runs / method
+        if method == "converted":
+            checkpoints[method] = convert_checkpoint(checkpoints["teacher"], out)
+        elif method in _FINETUNE_LOSS:
+            student = _with(cfg, distill__loss=_FINETUNE_LOSS[method])
+            checkpoints[method] = distill(student, checkpoints["teacher"], out, data=data)
+        elif method == "hsd_anytime":
+            student = _with(cfg, distill__loss="anytime", distill__steps=data.frames)
+            checkpoints[method] = distill(student, checkpoints["teacher"], out, data=data)
+        else:
+            scratch = _with(cfg, baseline__loss=_BASELINE_LOSS[method])
+            checkpoints[method] = train_baseline(scratch, out, data=data)
+    return {m: checkpoints[m] for m in methods}
+
+
+def evaluate_methods(
+    cfg: Config,
+    data: PreparedData,
+    checkpoints: dict[str, Path],
+    steps: list[int],
+    *,
+    protocol: str,
+) -> dict[str, Any]:
+    """Test accuracy of every checkpoint after each T in ``steps`` under ``protocol``.
+
+    Returns ``{method: {"label", "trained_steps", "accuracy": {T: fraction}, "latency_ms": {T:
+    ms}, "firing_rates", "checkpoint"}}`` with, for the teacher, ``"all_frames"``: its accuracy
+    on all N frames.
+    """
+    n = data.frames
+    methods: dict[str, Any] = {}
+    for method, path in checkpoints.items():
+        eval_steps = sorted(set(steps) | {n}) if method == "teacher" else steps
+        result = evaluate_checkpoint(
+            path, eval_steps, protocol=protocol, cfg=cfg, data=data, progress=cfg.progress
+        )
+        trained: int | str | None
+        if method == "teacher":
+            trained = n
+        elif method == "converted":
+            trained = None
+        elif method in _BASELINE_LOSS:
+            trained = cfg.baseline.steps
+        elif method == "hsd_anytime":
+            trained = f"1..{n}"
+        else:
+            trained = cfg.distill.steps
+        entry = {
+            "label": METHODS[method],
+            "trained_steps": trained,
+            "accuracy": {str(t): result["accuracy"][str(t)] for t in steps},
+            "latency_ms": {str(t): result["latency_ms"][str(t)] for t in steps},
+            "firing_rates": result["firing_rates"],
+            "checkpoint": str(path),
+        }
+        if method == "teacher":
+            entry["all_frames"] = result["accuracy"][str(n)]
+        methods[method] = entry
+    return methods
+
+
 def run_demo(
     out: str | Path = "demo-out",
     *,
     quick: bool = False,
     config: str | Path | None = None,
     overrides: list[str] | None = None,
+    methods: tuple[str, ...] | list[str] = DEMO_METHODS,
 ) -> dict[str, Any]:
-    """Run the demo; returns the content of ``results.json``."""
+    """Run the demo; returns the content of ``results.json``. ``methods`` (keys of
+    :data:`METHODS`, must include the teacher) defaults to :data:`DEMO_METHODS`."""
+    if "teacher" not in methods:
+        raise ConfigError("the demo compares against the teacher: include 'teacher' in methods")
     t_start = time.perf_counter()
     user_overrides = list(overrides or [])
     all_overrides = (QUICK_OVERRIDES if quick else []) + user_overrides
-    cfg = load_config(config, all_overrides)
-    explicit_baseline_epochs = any(o.startswith("baseline.optim.epochs") for o in all_overrides)
-    if not explicit_baseline_epochs:
-        cfg.baseline.optim.epochs = cfg.teacher.optim.epochs + cfg.distill.optim.epochs
+    cfg = same_budget(load_config(config, all_overrides), all_overrides)
     out = Path(out)
-    runs = out / "runs"
     data = prepare_data(cfg)
     n = data.frames
     steps = sorted({int(t) for t in cfg.evaluate.steps if int(t) <= n} | {cfg.distill.steps})
     protocol = cfg.evaluate.protocol
 
-    teacher = train_teacher(cfg, runs / "teacher", data=data)
-    checkpoints = {
-        "teacher": teacher,
-        "converted": convert_checkpoint(teacher, runs / "converted"),
-    }
-    for method, loss in (("hsd", "skd"), ("finetune_ce", "ce"), ("kd_mean", "kd_mean")):
-        checkpoints[method] = distill(
-            _with(cfg, distill__loss=loss), teacher, runs / method, data=data
-        )
-    checkpoints["hsd_anytime"] = distill(
-        _with(cfg, distill__loss="anytime", distill__steps=n),
-        teacher,
-        runs / "hsd_anytime",
-        data=data,
-    )
-    checkpoints["direct"] = train_baseline(cfg, runs / "direct", data=data)
-
-    methods: dict[str, Any] = {}
-    for method in LABELS:
-        eval_steps = sorted(set(steps) | {n}) if method == "teacher" else steps
-        result = evaluate_checkpoint(
-            checkpoints[method],
-            eval_steps,
-            protocol=protocol,
-            cfg=cfg,
-            data=data,
-            progress=cfg.progress,
-        )
-        trained = {
-            "teacher": n,
-            "converted": None,
-            "direct": cfg.baseline.steps,
-            "hsd_anytime": f"1..{n}",
-        }.get(method, cfg.distill.steps)
-        entry = {
-            "label": LABELS[method],
-            "trained_steps": trained,
-            "accuracy": {str(t): result["accuracy"][str(t)] for t in steps},
-            "latency_ms": {str(t): result["latency_ms"][str(t)] for t in steps},
-            "firing_rates": result["firing_rates"],
-            "checkpoint": str(checkpoints[method]),
-        }
-        if method == "teacher":
-            entry["all_frames"] = result["accuracy"][str(n)]
-        methods[method] = entry
+    checkpoints = train_methods(cfg, data, out / "runs", methods)
+    results_by_method = evaluate_methods(cfg, data, checkpoints, steps, protocol=protocol)
 
     results = {
         "dataset": cfg.data.dataset,
@@ -143,14 +213,14 @@ def run_demo(
         "test_samples": len(data.test),
         "manifest_hash": data.manifest.hash,
         "quick": quick,
-        "methods": methods,
+        "methods": results_by_method,
         "seconds": round(time.perf_counter() - t_start, 1),
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    teacher_all = methods["teacher"]["all_frames"]
+    teacher_all = results_by_method["teacher"]["all_frames"]
     plot_accuracy_vs_steps(
-        methods,
+        results_by_method,
         out / "accuracy_vs_steps.png",
         title=f"{cfg.data.dataset}: accuracy against steps ({protocol} protocol)",
         reference=(f"teacher, all {n} frames", teacher_all),

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench_speed import machine, parse_ints
+from hsd.bench.common import command_line, machine, parse_ints
 from hsd.data import get_dataset, load_frames
 from hsd.eval.energy import count_macs, energy_estimate
 from hsd.events.frames import FrameSpec
@@ -53,8 +52,7 @@ from hsd.models import (
 from hsd.pipeline import model_from_checkpoint
 from hsd.train.checkpoint import load_checkpoint
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_ROOT = REPO.parent / "shared" / "data" / "nmnist-small"
+DEFAULT_ROOT = Path("../shared/data/nmnist-small")
 
 
 def load_test_frames(root: Path, n_frames: int, split_by: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,6 +152,17 @@ def spikingjelly_check(frames: torch.Tensor, batch: int) -> dict[str, object]:
     return {"available": True, "steps": steps, "samples": samples, "layers": rows}
 
 
+def cli_args(out: Path, quick: bool) -> list[str]:
+    """The arguments ``hsd bench`` passes to :func:`main`: ``--quick`` is ``--tiny`` (synthetic
+    frames); otherwise the HSD network of the accuracy benchmark's first nmnist seed when that
+    ran into ``out`` (an untrained network otherwise)."""
+    args = ["--out", str(out / "energy.json")]
+    if quick or not DEFAULT_ROOT.is_dir():
+        return [*args, "--tiny"]
+    hsd_run = out / "accuracy" / "nmnist" / "runs" / "seed0" / "prefix" / "hsd"
+    return [*args, "--checkpoint", str(hsd_run)] if hsd_run.is_dir() else args
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, help="hsd checkpoint file or run directory")
@@ -162,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--tiny", action="store_true", help="synthetic frames, untrained network")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / "energy.json")
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks/energy.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     n_frames, split_by = 10, "count"
@@ -224,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     for row in check.get("layers", []):
         print(f"spikingjelly check {row}")
     record = {
-        "command": " ".join([".venv/bin/python", *(sys.argv if argv is None else argv)]),
+        "command": command_line(),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(torch.device("cpu")),
         "model": source,

@@ -21,17 +21,16 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from hsd.bench.common import command_line, cpu_model
 from hsd.events.core import Events, validate_events
 from hsd.events.frames import integrate_frames
 
-REPO = Path(__file__).resolve().parents[1]
 SENSOR = (128, 128)
 N_FRAMES = 10
 
@@ -47,16 +46,6 @@ def synthetic_stream(n_events: int, seed: int) -> Events:
         rng.integers(0, 2, n_events),
         SENSOR,
     )
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def time_call(fn: Callable[[], np.ndarray], repeats: int) -> list[float]:
@@ -97,13 +86,18 @@ def spikingjelly_candidate(events: Events) -> tuple[Callable[[], np.ndarray] | N
     return run, "spikingjelly"
 
 
-def main() -> None:
+def cli_args(out: Path, quick: bool) -> list[str]:
+    """The arguments ``hsd bench`` passes to :func:`main`: ``--quick`` is a 200,000-event stream."""
+    return ["--out", str(out / "frames.json"), *(["--events", "200000"] if quick else [])]
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2_000_000, help="stream length")
     parser.add_argument("--repeats", type=int, default=9, help="timed calls per method (>= 7)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / "frames.json")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks/frames.json"))
+    args = parser.parse_args(argv)
 
     events = synthetic_stream(args.events, args.seed)
     reference = integrate_frames(events, N_FRAMES, "count")
@@ -137,7 +131,7 @@ def main() -> None:
         print(f"{label}: {note}")
 
     record = {
-        "command": " ".join([".venv/bin/python", *sys.argv]),
+        "command": command_line(),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {
             "cpu": cpu_model(),
@@ -156,6 +150,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
     print(f"raw timings written to {args.out}")
+    return record
 
 
 if __name__ == "__main__":

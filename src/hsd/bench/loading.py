@@ -22,17 +22,34 @@ from pathlib import Path
 from hsd.data import get_dataset, load_frames
 from hsd.events.frames import FrameSpec
 
-REPO = Path(__file__).resolve().parents[1]
+DEFAULT_NMNIST_ROOT = "../shared/data/nmnist-small"
+
+
+def cli_args(out: Path, quick: bool) -> list[str]:
+    """The arguments ``hsd bench`` passes to :func:`main`: nmnist-small when it is at its default
+    place (else the embedded digits-dvs); ``--quick`` times one run instead of three."""
+    dataset = "nmnist" if Path(DEFAULT_NMNIST_ROOT).is_dir() else "digits-dvs"
+    return [
+        "--dataset",
+        dataset,
+        "--out",
+        str(out / "loading.json"),
+        *(["--repeats", "1"] if quick else []),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="nmnist")
-    parser.add_argument("--root", default=str(REPO.parent / "shared" / "data" / "nmnist-small"))
+    parser.add_argument(
+        "--root", default=None, help=f"dataset folder (nmnist: default {DEFAULT_NMNIST_ROOT})"
+    )
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks" / "loading.json"))
+    parser.add_argument("--out", default="docs/benchmarks/loading.json")
     args = parser.parse_args(argv)
+    if args.root is None and args.dataset == "nmnist":
+        args.root = DEFAULT_NMNIST_ROOT
 
     spec = FrameSpec(n_frames=args.frames)
     cold, warm, index = [], [], []

@@ -37,9 +37,9 @@ from pathlib import Path
 
 import torch
 
-from bench_speed import VARIANTS, build_variants, machine, make_input, parse_ints, train_fn
+from hsd.bench.common import command_line, machine, parse_ints
+from hsd.bench.speed import VARIANTS, build_variants, make_input, train_fn
 
-REPO = Path(__file__).resolve().parents[1]
 MIB = 2**20
 
 
@@ -102,7 +102,15 @@ def run_worker(config: dict, threads: int) -> dict:
     """``measure(**config)`` in a fresh Python process with the malloc setting above."""
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
     out = subprocess.run(
-        [sys.executable, __file__, "--threads", str(threads), "--worker", json.dumps(config)],
+        [
+            sys.executable,
+            "-m",
+            "hsd.bench.memory",
+            "--threads",
+            str(threads),
+            "--worker",
+            json.dumps(config),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -122,6 +130,13 @@ def slope_mib_per_step(rows: list[dict], key: str) -> float:
     return sum((t - mean_t) * (y - mean_y) for t, y in zip(ts, ys, strict=True)) / var
 
 
+def cli_args(out: Path, quick: bool) -> list[str]:
+    """The arguments ``hsd bench`` passes to :func:`main`: ``--quick`` measures the demo network
+    only, at T = 1, 2, 4."""
+    quick_args = ["--networks", "demo", "--steps", "1,2,4"]
+    return ["--out", str(out / "memory.json"), *(quick_args if quick else [])]
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=parse_ints, default=[1, 2, 4, 8], help="e.g. 1,2,4,8")
@@ -134,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--tiny", action="store_true", help="seconds-long smoke run")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / "memory.json")
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks/memory.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.worker:
@@ -176,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         if (sel := [r for r in rows if r["network"] == network and r["variant"] == variant])
     }
     record = {
-        "command": " ".join([".venv/bin/python", *(sys.argv if argv is None else argv)]),
+        "command": command_line(),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(torch.device(args.device)),
         "method": "peak: VmHWM - VmRSS of the 2nd training step in a fresh process "

@@ -30,10 +30,7 @@ import argparse
 import copy
 import datetime as dt
 import json
-import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -41,10 +38,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from hsd.bench.common import command_line, machine, parse_ints
 from hsd.models import QCFSNeuron, convert_to_snn, create_model, reset_states
 from hsd.models.qcfs import positive_threshold
 
-REPO = Path(__file__).resolve().parents[1]
 VARIANTS = ("ann", "snn", "loop")
 INPUT = {"demo": 34, "vggsnn": 48}
 
@@ -180,36 +177,6 @@ def train_fn(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], float]:
     return run
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine(device: torch.device) -> dict[str, object]:
-    """What the numbers were measured on."""
-    info: dict[str, object] = {
-        "device": str(device),
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "load_avg_1min": os.getloadavg()[0],
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
-def parse_ints(text: str) -> list[int]:
-    return [int(item) for item in text.split(",") if item]
-
-
 def bench_network(
     name: str,
     width: float,
@@ -269,6 +236,13 @@ def bench_network(
     return rows
 
 
+def cli_args(out: Path, quick: bool) -> list[str]:
+    """The arguments ``hsd bench`` passes to :func:`main`: ``--quick`` times T = 1, 2, 4 with
+    3 repeats and VGGSNN-48 at width 1/4 (one repeat)."""
+    quick_args = ["--steps", "1,2,4", "--repeats", "3", "--vgg-repeats", "1", "--vgg-width", "0.25"]
+    return ["--out", str(out / "speed.json"), *(quick_args if quick else [])]
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=parse_ints, default=[1, 2, 4, 8], help="e.g. 1,2,4,8")
@@ -282,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--tiny", action="store_true", help="seconds-long smoke run")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / "speed.json")
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks/speed.json"))
     args = parser.parse_args(argv)
     if args.tiny:
         args.steps, args.demo_batch, args.vgg_batch, args.vgg_width = [1, 2], 2, 1, 1 / 16
@@ -304,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
             device,
         )
     record = {
-        "command": " ".join([".venv/bin/python", *(sys.argv if argv is None else argv)]),
+        "command": command_line(),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(device),
         "warmup": args.warmup,

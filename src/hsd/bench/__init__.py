@@ -1,0 +1,72 @@
+"""``hsd bench``: the benchmarks of hsd, one module per benchmark.
+
+Design: the benchmark logic lives in the package (``hsd.bench.accuracy``, ``speed``, ``memory``,
+``energy``, ``frames``, ``loading``) so that ``hsd bench`` can run it wherever hsd is installed;
+the scripts under ``benchmarks/`` are thin wrappers that call ``hsd.bench.<name>.main`` and keep
+the commands written in docs/benchmarks.md working. Every module has ``main(argv)`` (its own
+command line, the script's) and ``cli_args(out, quick)`` (the arguments ``hsd bench`` gives it:
+its output under ``out`` and, with ``quick``, small settings). This is a top layer, like the CLI:
+it may import any part of hsd and nothing imports it but the CLI.
+
+``hsd bench --quick`` runs all of them on small settings in a few minutes on a 2-core CPU; without
+``--quick`` the accuracy benchmark alone trains every method on two datasets for three seeds
+(about an hour at one thread). Optional comparisons (tonic, SpikingJelly's frame integration and
+operation counters) are skipped with a note when they cannot be imported; tonic is GPL and never a
+dependency of hsd.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+__all__ = ["BENCHMARKS", "run_benchmarks"]
+
+# name -> what it measures, in the order ``hsd bench`` runs them (energy after accuracy: it
+# counts the operations of the network the accuracy benchmark trained).
+BENCHMARKS = {
+    "accuracy": "accuracy against steps and event time, every method, both protocols, seeds",
+    "speed": "inference and training speed: ANN vs SNN vs a plain time loop",
+    "memory": "peak training memory against T",
+    "energy": "synaptic operations and estimated energy from measured firing rates",
+    "frames": "integrating events into frames against tonic and SpikingJelly",
+    "loading": "reading a dataset into frames, cold and warm cache",
+}
+
+
+def run_benchmarks(
+    names: Sequence[str] | None = None,
+    *,
+    out: str | Path = "bench-out",
+    quick: bool = False,
+    overrides: Sequence[str] = (),
+) -> dict[str, float]:
+    """Run the benchmarks ``names`` (default all, in :data:`BENCHMARKS` order) writing under
+    ``out``; ``overrides`` (``key=value``) go to the accuracy benchmark's recipes. Returns the
+    seconds each took."""
+    chosen = [n for n in BENCHMARKS if names is None or not names or n in names]
+    unknown = sorted(set(names or ()) - set(BENCHMARKS))
+    if unknown:
+        from hsd.errors import ConfigError
+
+        raise ConfigError(
+            f"unknown benchmark(s) {', '.join(unknown)} (known: {', '.join(BENCHMARKS)})"
+        )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+    for name in tqdm(chosen, desc="hsd bench", unit="benchmark"):
+        module = importlib.import_module(f"hsd.bench.{name}")
+        args = module.cli_args(out, quick)
+        if name == "accuracy":
+            args += [f"--set={o}" for o in overrides]
+        tqdm.write(f"== {name}: {BENCHMARKS[name]}")
+        start = time.perf_counter()
+        module.main(args)
+        seconds[name] = round(time.perf_counter() - start, 1)
+        tqdm.write(f"== {name}: {seconds[name]:.0f} s")
+    return seconds

@@ -1,0 +1,60 @@
+"""What every benchmark records beside its numbers: the machine and the command line."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+__all__ = ["command_line", "cpu_model", "machine", "parse_ints"]
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (else what ``platform`` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine(device: torch.device) -> dict[str, object]:
+    """What the numbers were measured on."""
+    info: dict[str, object] = {
+        "device": str(device),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "load_avg_1min": os.getloadavg()[0],
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def command_line() -> str:
+    """The command this process was started with, as typed from the repository root: a script
+    under ``benchmarks/`` as ``.venv/bin/python benchmarks/...``, the CLI as ``hsd ...``."""
+    first, *rest = sys.argv
+    if first.endswith(".py"):
+        script = Path(first)
+        if script.is_absolute():
+            try:
+                script = script.relative_to(Path.cwd())
+            except ValueError:
+                pass
+        return shlex.join([".venv/bin/python", str(script), *rest])
+    return shlex.join([Path(first).name, *rest])
+
+
+def parse_ints(text: str) -> list[int]:
+    """``"1,2,4"`` -> ``[1, 2, 4]``."""
+    return [int(item) for item in text.split(",") if item]
