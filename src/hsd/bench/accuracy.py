@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import datetime as dt
 import json
 import statistics
 import time
@@ -38,7 +39,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from hsd.bench.common import command_line
+from hsd.bench.common import command_line, machine
 from hsd.config import Config, load_config
 from hsd.demo import (
     METHODS,
@@ -53,6 +54,7 @@ from hsd.errors import ConfigError
 from hsd.eval.report import accuracy_table, plot_accuracy_vs_steps
 from hsd.pipeline import prepare_data
 from hsd.runtime import keep_freed_memory
+from hsd.train.engine import resolve_device
 
 __all__ = [
     "BENCH_METHODS",
@@ -64,6 +66,7 @@ __all__ = [
     "mean_std",
     "run_accuracy",
     "summary_markdown",
+    "write_report",
 ]
 
 # Dataset -> recipe (relative to the repository root; digits-dvs falls back to the built-in
@@ -74,13 +77,7 @@ STEPS = (1, 2, 3, 4, 5, 10)
 SEEDS = (0, 1, 2)
 PROTOCOLS = ("prefix", "rebin")
 # ``--quick``: the embedded data only, a slice of it, a narrow network, a few epochs, two seeds.
-QUICK = [
-    *QUICK_OVERRIDES,
-    "teacher.optim.epochs=2",
-    "baseline.optim.epochs=2",
-    "model.width=0.25",
-    "data.limit=96",
-]
+QUICK = [*QUICK_OVERRIDES, "model.width=0.25", "data.limit=200"]
 QUICK_SEEDS = (0, 1)
 
 
@@ -185,6 +182,9 @@ def run_accuracy(
             runs[protocol][str(seed)] = evaluated
         seconds[str(seed)] = round(time.perf_counter() - t_seed, 1)
         results = {
+            "command": command_line(),
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "machine": machine(resolve_device(base.device)),
             "dataset": base.data.dataset,
             "emulated": base.data.dataset == "digits-dvs",
             "config": None if config is None else str(config),
@@ -213,26 +213,33 @@ def run_accuracy(
         }
         # written after every seed: an interrupted run keeps what it finished
         (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    for protocol in protocols:
+    write_report(results, out)
+    return results
+
+
+def write_report(results: Mapping[str, Any], out: str | Path) -> None:
+    """``OUT/accuracy_<protocol>.png`` (mean, ±1 std band, teacher on all N frames as reference)
+    and ``OUT/summary.md`` from the content of ``results.json``."""
+    out = Path(out)
+    n = results["frames"]
+    for protocol in results["protocols"]:
         summary = results["summary"][protocol]
-        teacher = summary["teacher"]
         plot_accuracy_vs_steps(
             summary,
             out / f"accuracy_{protocol}.png",
-            title=f"{results['dataset']}: {protocol} protocol, mean ± std over "
-            f"{len(results['seeds'])} seeds",
-            reference=(f"teacher, all {n} frames", teacher["all_frames"]),
+            title=f"{results['dataset']}, {protocol} protocol: mean ± std over seeds "
+            f"{', '.join(map(str, results['seeds']))}",
+            reference=(f"teacher, all {n} frames", summary["teacher"]["all_frames"]),
             spread={m: s["std"] for m, s in summary.items()},
         )
     (out / "summary.md").write_text(summary_markdown(results))
-    return results
 
 
 def summary_markdown(results: Mapping[str, Any]) -> str:
     """One Markdown table per protocol: mean ± std (in %) per method and T, event-time row."""
     n, seeds = results["frames"], results["seeds"]
     parts = [
-        f"## {results['dataset']}: accuracy against steps ({len(seeds)} seeds: "
+        f"## {results['dataset']}: accuracy against steps (seed{'s' * (len(seeds) > 1)} "
         f"{', '.join(map(str, seeds))})",
         "",
         f"Test split: {results['test_samples']} samples (manifest "
