@@ -54,6 +54,7 @@ import torch
 from tqdm import tqdm
 
 from hsd.config import Config, load_config
+from hsd.models import reset_states
 from hsd.pipeline import (
     PreparedData,
     distill,
@@ -63,7 +64,7 @@ from hsd.pipeline import (
     train_teacher,
 )
 from hsd.runtime import keep_freed_memory
-from hsd.stream import ExitPolicy, StreamClassifier, exit_sweep, training_framing
+from hsd.stream import ExitPolicy, StreamClassifier, exit_sweep
 from hsd.train.checkpoint import load_checkpoint
 from hsd.train.engine import predict_step_logits, prefix_accuracy
 from hsd.train.feed import FrameFeed
@@ -172,18 +173,19 @@ def _median_ms(samples: list[float]) -> float:
 def step_latency(checkpoint: Path, data: PreparedData, *, steps: int, warmup: int) -> dict:
     """Median wall time (ms) of one step at batch 1 on one thread: a
     :class:`~hsd.stream.StreamClassifier` step (a frame's events -> frame -> network step ->
-    decision; the first test recording replayed with its training framing, over and over) and,
-    when installed, one step of the ONNX export in onnxruntime (frame + membranes -> logits +
+    decision; the first test recording cut into N frames of equal event count, replayed over and
+    over), the
+    PyTorch network alone on one cached frame (state kept, reset every N steps) and, when
+    installed, one step of the ONNX export in onnxruntime (frame + membranes -> logits +
     membranes)."""
     torch.set_num_threads(1)
     position = int(data.test[0])
     events = data.dataset.load_events(position)  # frame arrays list samples in dataset order
     ckpt = load_checkpoint(checkpoint)
-    framing = training_framing(ckpt, events)
+    size = max(1, len(events) // data.frames)  # N frames of equal event count
     clf = StreamClassifier(
-        ckpt, **framing, policy=ExitPolicy(confidence=None), sensor_size=events.sensor_size
+        ckpt, frame_events=size, policy=ExitPolicy(confidence=None), sensor_size=events.sensor_size
     )
-    size = framing.get("frame_events") or len(events)
     chunks = [events.select(slice(i, i + size)) for i in range(0, len(events), size)]
     times: list[float] = []
     with tqdm(total=steps + warmup, desc="stream steps", leave=False) as bar:
@@ -198,8 +200,22 @@ def step_latency(checkpoint: Path, data: PreparedData, *, steps: int, warmup: in
                 bar.update()
                 if bar.n > warmup and len(times) < steps:
                     times.append(elapsed)
+    frames = torch.from_numpy(data.arrays.frames[position].astype(np.float32))
+    model = clf.model
+    torch_times: list[float] = []
+    with torch.no_grad():
+        for i in range(steps + warmup):
+            if i % len(frames) == 0:
+                reset_states(model)
+            x = frames[i % len(frames)][None, None]
+            start = time.perf_counter()
+            model(x)
+            elapsed = time.perf_counter() - start
+            if i >= warmup:
+                torch_times.append(elapsed)
     result: dict[str, Any] = {
         "stream_step_ms": _median_ms(times),
+        "torch_step_ms": _median_ms(torch_times),
         "frame_events": size,
         "steps_timed": len(times),
         "warmup": warmup,
@@ -221,7 +237,7 @@ def step_latency(checkpoint: Path, data: PreparedData, *, steps: int, warmup: in
             str(exported.path), options, providers=["CPUExecutionProvider"]
         )
     state = onnx_initial_state(session)
-    frames = data.arrays.frames[int(data.test[0])].astype(np.float32)
+    frames = frames.numpy()
     onnx_times: list[float] = []
     for i in range(steps + warmup):
         feed = {"frame": frames[i % len(frames)][None], **state}
@@ -506,7 +522,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "### Per-step latency (batch 1, one thread, median)",
         "",
-        f"StreamClassifier step: {latency['stream_step_ms']:.3f} ms; ONNX step in onnxruntime: "
+        f"StreamClassifier step (events -> decision): {latency['stream_step_ms']:.3f} ms; "
+        f"PyTorch network step: {latency['torch_step_ms']:.3f} ms; ONNX step in onnxruntime: "
         + ("not measured (onnxruntime not installed)" if onnx_ms is None else f"{onnx_ms:.3f} ms")
         + ".",
         "",

@@ -84,7 +84,7 @@ def test_tiny_run_end_to_end(tmp_path, keep_threads):
     assert len(exit_cv["fixed_t"]) == 10
     for p in exit_cv["confidence"] + exit_cv["margin"]:
         assert 1.0 <= p["mean_steps"] <= 10.0 and 0.0 <= p["accuracy"] <= 1.0
-    assert summary["latency"]["stream_step_ms"] > 0
+    assert summary["latency"]["stream_step_ms"] > 0 and summary["latency"]["torch_step_ms"] > 0
     assert summary["latency"]["steps_timed"] == 4
     for name in ("accuracy_vs_T.png", "accuracy_vs_steps.png", "summary.md"):
         assert (out / name).stat().st_size > 0
