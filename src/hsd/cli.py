@@ -179,7 +179,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from hsd.bench import run_benchmarks
 
     seconds = run_benchmarks(args.names, out=args.out, quick=args.quick, overrides=args.set)
-    timings = ", ".join(f"{name} {s:.0f} s" for name, s in seconds.items())
+    timings = ", ".join(f"{name} {s:.1f} s" for name, s in seconds.items())
     print(f"wrote {args.out}/ ({timings}; total {sum(seconds.values()):.0f} s)")
     return 0
 
