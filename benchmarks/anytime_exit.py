@@ -71,7 +71,8 @@ from hsd.train.feed import FrameFeed
 
 CONFIDENCES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 MARGINS = (0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.98, 0.99)
-EPS = 1e-9  # float slack of the goal check (accuracies are fractions of whole samples)
+# slack of the goal check: accuracies come from float32 means (~1e-7 off), one sample is >1e-4
+EPS = 1e-6
 TINY_OVERRIDES = [
     "teacher.optim.epochs=1",
     "distill.optim.epochs=1",
