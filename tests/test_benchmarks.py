@@ -94,3 +94,18 @@ def test_accuracy_latency_tiny(tmp_path):
     record = json.loads((tmp_path / "digits-dvs" / "results.json").read_text())
     assert list(record["summary"]["prefix"]) == ["teacher", "converted"]
     assert record["seeds"] == [0] and record["steps"] == [1, 2]
+
+
+def test_accuracy_latency_folds_tiny(tmp_path):
+    run(
+        "accuracy_latency.py",
+        *("--config", "configs/demo.yaml", "--folds", "2", "--skip-official"),
+        *("--out", str(tmp_path)),
+        *("--set", "data.limit=16", "--set", "model.width=0.25", "--set", "progress=false"),
+        *("--set", "teacher.optim.epochs=1", "--set", "distill.optim.epochs=1"),
+        *("--set", "baseline.optim.epochs=1", "--set", "threads=1"),
+    )
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["folds"] == 2 and summary["official"] is None
+    assert "hsd" in summary["cv_mean"] and set(summary["cv_std"]["hsd"]) == {"1", "2", "4", "10"}
+    assert (tmp_path / "fold1" / "results.json").is_file()
