@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "hsd"
-ORDER = ["errors", "events", "data", "models", "train", "eval", "pipeline", "demo", "cli"]
+ORDER = ["errors", "events", "data", "models", "train", "eval", "pipeline", "demo", "bench", "cli"]
 RANK = {name: i for i, name in enumerate(ORDER)}
 
 
