@@ -85,7 +85,7 @@ def plot_accuracy_vs_steps(
     import matplotlib.pyplot as plt
 
     out = Path(out)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    fig, ax = plt.subplots(figsize=(8.4, 4.2), dpi=120)
     for name, result in methods.items():
         acc = result.get("accuracy", {})
         steps = sorted(int(t) for t in acc)
@@ -110,7 +110,8 @@ def plot_accuracy_vs_steps(
     ax.set_ylabel("accuracy (%)")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    # beside the axes, never over the lines (the benchmarks draw up to nine of them)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
