@@ -10,7 +10,7 @@ it may import any part of hsd and nothing imports it but the CLI.
 
 ``hsd bench --quick`` runs all of them on small settings in a few minutes on a 2-core CPU; without
 ``--quick`` the accuracy benchmark alone trains every method on two datasets for three seeds
-(about an hour at one thread). Optional comparisons (tonic, SpikingJelly's frame integration and
+(about 40 minutes at one thread). Optional comparisons (tonic, SpikingJelly's frame integration and
 operation counters) are skipped with a note when they cannot be imported; tonic is GPL and never a
 dependency of hsd.
 """
