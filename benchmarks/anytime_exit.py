@@ -323,6 +323,11 @@ def _pct(mean_std: tuple[float, float]) -> str:
     return f"{100 * mean_std[0]:.1f} ± {100 * mean_std[1]:.1f}"
 
 
+def _points(gap: float) -> str:
+    """A difference of accuracies in signed points; float32 noise (below EPS) shows as +0.0."""
+    return f"{100 * (0.0 if abs(gap) < EPS else gap):+.1f}"
+
+
 def per_t_table(summary: dict[str, Any]) -> str:
     lines = [
         "| T | HSD anytime | specialist (HSD at T) | teacher, first T frames "
@@ -331,10 +336,10 @@ def per_t_table(summary: dict[str, Any]) -> str:
     ]
     for row in summary["per_t"]:
         spec = _pct(row["specialist"]) if "specialist" in row else "–"
-        gap_s = f"{100 * row['gap_specialist']:+.1f}" if "gap_specialist" in row else "–"
+        gap_s = _points(row["gap_specialist"]) if "gap_specialist" in row else "–"
         lines.append(
             f"| {row['T']} | {_pct(row['anytime'])} | {spec} | {_pct(row['teacher'])} | {gap_s} "
-            f"| {100 * row['gap_teacher']:+.1f} | {'yes' if row['goal_met'] else 'no'} |"
+            f"| {_points(row['gap_teacher'])} | {'yes' if row['goal_met'] else 'no'} |"
         )
     return "\n".join(lines)
 
