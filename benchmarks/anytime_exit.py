@@ -27,6 +27,7 @@ result is written as soon as it is done (``OUT/nmnist/foldK/result.json``) and r
 script is run again, so an interrupted run resumes; ``--fold-list`` runs a subset.
 
     python benchmarks/anytime_exit.py --folds 5 --out docs/benchmarks/anytime --set threads=1
+    python benchmarks/anytime_exit.py --replot --out docs/benchmarks/anytime  # redraw only
 
 Writes ``OUT/summary.json``, ``OUT/summary.md``, ``OUT/accuracy_vs_T.png`` (anytime, specialists,
 teacher) and ``OUT/accuracy_vs_steps.png`` (early-exit curves and fixed-T points). ``--tiny``
@@ -364,7 +365,7 @@ def exit_table(exit_result: dict[str, Any]) -> str:
 
 def plot_per_t(summary: dict[str, Any], path: Path, title: str) -> None:
     rows = summary["per_t"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(8.4, 4.2))
     for key, label, style in (
         ("anytime", "HSD anytime (one network, all T)", "o-"),
         ("specialist", "specialist: HSD fine-tuned at that T", "s--"),
@@ -378,7 +379,8 @@ def plot_per_t(summary: dict[str, Any], path: Path, title: str) -> None:
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    # beside the axes, never over the lines (as hsd.eval.report does)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -404,7 +406,7 @@ def plot_exit(curves: dict[str, dict[str, Any]], path: Path) -> None:
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right")
+        ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -443,10 +445,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-steps", type=int, default=500)
     parser.add_argument("--latency-warmup", type=int, default=50)
     parser.add_argument("--tiny", action="store_true", help="seconds-long end-to-end check")
+    parser.add_argument(
+        "--replot",
+        action="store_true",
+        help="only redraw summary.md and the plots from summary.json",
+    )
     args = parser.parse_args(argv)
+    out = Path(args.out)
+    if args.replot:
+        write_report(json.loads((out / "summary.json").read_text()), out)
+        return 0
     keep_freed_memory()
     overrides = [*(TINY_OVERRIDES if args.tiny else []), *args.set]
-    out = Path(args.out)
     t0 = time.perf_counter()
     base = load_config(args.config, overrides)
     if base.threads:
@@ -497,15 +507,22 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - t0, 1),
     }
     (out / "summary.json").write_text(json.dumps(report, indent=2) + "\n")
-    dataset = base.data.dataset
+    write_report(report, out)
+    print(f"total {report['seconds']:.0f} s; wrote {out}/summary.json, summary.md, *.png")
+    return 0
+
+
+def write_report(report: dict[str, Any], out: Path) -> None:
+    """``OUT/summary.md`` and the two plots from the content of ``summary.json``."""
+    dataset = load_config(report["config"], report["overrides"]).data.dataset
+    summary, demo, latency = report["cv"], report["demo"], report["latency"]
+    done, folds = len(report["folds_run"]), report["folds"]
     plot_per_t(
-        summary,
-        out / "accuracy_vs_T.png",
-        f"{dataset}: {len(folds)} of {args.folds} CV folds, mean ± std",
+        summary, out / "accuracy_vs_T.png", f"{dataset}: {done} of {folds} CV folds, mean ± std"
     )
     plot_exit(
         {
-            f"{dataset}: anytime network, {len(folds)} CV folds pooled": summary["exit"],
+            f"{dataset}: anytime network, {done} CV folds pooled": summary["exit"],
             f"{demo['dataset']}: anytime network, test split": demo["exit"],
         },
         out / "accuracy_vs_steps.png",
@@ -514,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = [
         f"Command: `{report['command']}`",
         "",
-        f"### {dataset}: anytime against specialists ({len(folds)} of {args.folds} folds)",
+        f"### {dataset}: anytime against specialists ({done} of {folds} folds)",
         "",
         per_t_table(summary),
         "",
@@ -536,8 +553,6 @@ def main(argv: list[str] | None = None) -> int:
     ]
     (out / "summary.md").write_text("\n".join(parts))
     print("\n".join(parts))
-    print(f"total {report['seconds']:.0f} s; wrote {out}/summary.json, summary.md, *.png")
-    return 0
 
 
 if __name__ == "__main__":

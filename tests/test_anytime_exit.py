@@ -92,6 +92,10 @@ def test_tiny_run_end_to_end(tmp_path, keep_threads):
     first = (out / "nmnist" / "fold0" / "result.json").stat().st_mtime_ns
     assert _script().main(args) == 0
     assert (out / "nmnist" / "fold0" / "result.json").stat().st_mtime_ns == first
+    # --replot redraws the report from summary.json alone
+    (out / "summary.md").unlink()
+    assert _script().main(["--replot", "--out", str(out)]) == 0
+    assert "anytime against specialists (2 of 2 folds)" in (out / "summary.md").read_text()
 
 
 def _fold(anytime, teacher, specialists, samples=10):
