@@ -112,6 +112,8 @@ class DistillConfig:
     prefix's running mean: a network good at every T, for early exit; use ``steps`` = N).
     ``reduction``: "batchmean" (correct KL) or "mean"
     (the authors' ``KLDivLoss()`` default, which also divides by the number of classes).
+    ``prefix_weights`` (loss "anytime" only): how the prefixes' cross-entropies are weighted,
+    "uniform" or "harmonic" (1/k: the short prefixes weigh most).
     """
 
     steps: int = 2
@@ -120,6 +122,7 @@ class DistillConfig:
     tau: float = 2.0
     alpha: float = 1.0
     reduction: str = "batchmean"
+    prefix_weights: str = "uniform"
     optim: OptimConfig = field(
         # lr chosen on digits-dvs' validation split among 1e-4 and 1e-3 (val accuracy at
         # T=1/T=2: 91.3/96.3 and 95.7/98.8 with the same teacher)
@@ -196,6 +199,10 @@ class Config:
         )
         _check(self.distill.reduction in ("batchmean", "mean"), "distill.reduction unknown")
         _check(self.distill.tau > 0, "distill.tau must be > 0")
+        _check(
+            self.distill.prefix_weights in ("uniform", "harmonic"),
+            "distill.prefix_weights must be 'uniform' or 'harmonic'",
+        )
         _check(self.baseline.loss in ("ce", "tet"), "baseline.loss must be 'ce' or 'tet'")
         _check(self.baseline.threshold > 0, "baseline.threshold must be > 0")
         _check(self.evaluate.protocol in ("prefix", "rebin"), "evaluate.protocol unknown")

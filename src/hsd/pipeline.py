@@ -567,6 +567,8 @@ def distill(
     loss_kwargs: dict[str, Any] = {}
     if d.loss in ("skd", "kd_mean", "anytime"):
         loss_kwargs = {"tau": d.tau, "alpha": d.alpha, "reduction": d.reduction}
+    if d.loss == "anytime":
+        loss_kwargs["prefix_weights"] = d.prefix_weights
     needs_teacher = d.loss in ("skd", "kd_mean", "anytime")
     train_feed, val_feed = _feeds(cfg, data, steps=d.steps, protocol=d.protocol, teacher=True)
     if not needs_teacher:

@@ -176,6 +176,14 @@ def test_anytime_loss_on_a_hand_computed_case():
     assert out["ce"].item() == pytest.approx((ce1 + ce2) / 2, rel=1e-5)
     assert out["kd"].item() == pytest.approx(kd, rel=1e-5)
     assert out["loss"].item() == pytest.approx((ce1 + ce2) / 2 + alpha * kd, rel=1e-5)
+    # harmonic prefix weights 1/k normalised: 2/3 on the first prefix, 1/3 on the second
+    out = anytime_skd_loss(o, z, y, tau=tau, alpha=alpha, prefix_weights="harmonic")
+    assert out["ce"].item() == pytest.approx(2 / 3 * ce1 + 1 / 3 * ce2, rel=1e-5)
+    assert out["kd"].item() == pytest.approx(kd, rel=1e-5)
+    with pytest.raises(ConfigError, match="prefix_weights must be 'uniform' or 'harmonic'"):
+        make_loss("anytime", prefix_weights="linear")
+    with pytest.raises(ConfigError, match="has no option"):
+        make_loss("skd", prefix_weights="harmonic")
 
 
 def test_anytime_equals_skd_at_one_step():

@@ -18,10 +18,13 @@
   prefix (early exit, streaming): the cross-entropy is taken on the running mean after each
   number of steps k = 1..T and averaged, the KD term is SKD's::
 
-      L = (1/T) * sum_k CE(mean_{t<=k} o_t, y)
+      L = sum_k w_k * CE(mean_{t<=k} o_t, y)
           + alpha * (1/T) * sum_t tau^2 * KL(softmax(z/tau) || softmax(o_t/tau))
 
-  Train it at T = N (``distill.steps`` = ``data.frames``) so that every prefix is covered.
+  with prefix weights ``w_k`` summing to 1: ``"uniform"`` (1/T each, the default) or
+  ``"harmonic"`` (proportional to 1/k: the short prefixes, which see the fewest events and are
+  the hardest, weigh most). Train it at T = N (``distill.steps`` = ``data.frames``) so that
+  every prefix is covered.
 
 KL reduction: ``"batchmean"`` (default) sums over classes and averages over the batch, the true
 KL. ``"mean"`` reproduces the authors' ``nn.KLDivLoss()`` default, which also divides by the
@@ -48,6 +51,7 @@ __all__ = [
     "kd_mean_loss",
     "kl_divergence",
     "make_loss",
+    "prefix_weight_vector",
     "skd_loss",
     "tet_loss",
 ]
@@ -133,8 +137,10 @@ def anytime_skd_loss(
     tau: float = 2.0,
     alpha: float = 1.0,
     reduction: str = "batchmean",
+    prefix_weights: str = "uniform",
 ) -> dict[str, torch.Tensor]:
-    """Step-wise distillation with the cross-entropy on every prefix's running mean."""
+    """Step-wise distillation with the cross-entropy on every prefix's running mean, the
+    prefixes weighted ``prefix_weights`` ("uniform" or "harmonic", see the module docstring)."""
     parts = skd_loss(
         student_logits, teacher_logits, labels, tau=tau, alpha=alpha, reduction=reduction
     )
@@ -142,8 +148,23 @@ def anytime_skd_loss(
     steps, batch = logits.shape[:2]
     counts = torch.arange(1, steps + 1, device=logits.device, dtype=logits.dtype)
     running = logits.cumsum(0) / counts[:, None, None]
-    ce = F.cross_entropy(running.reshape(steps * batch, -1), labels.repeat(steps))
+    per_prefix = F.cross_entropy(
+        running.reshape(steps * batch, -1), labels.repeat(steps), reduction="none"
+    ).reshape(steps, batch)
+    weights = prefix_weight_vector(prefix_weights, steps).to(logits.device)
+    ce = (weights * per_prefix.mean(1)).sum()
     return {"loss": ce + alpha * parts["kd"], "ce": ce, "kd": parts["kd"]}
+
+
+def prefix_weight_vector(kind: str, steps: int) -> torch.Tensor:
+    """Weights ``[steps]`` of the prefixes k = 1..steps, summing to 1: "uniform" or "harmonic"
+    (proportional to 1/k)."""
+    if kind == "uniform":
+        return torch.full((steps,), 1.0 / steps)
+    if kind == "harmonic":
+        inverse = 1.0 / torch.arange(1, steps + 1, dtype=torch.float32)
+        return inverse / inverse.sum()
+    raise ConfigError(f"prefix_weights must be 'uniform' or 'harmonic', got {kind!r}")
 
 
 def kd_mean_loss(
@@ -185,8 +206,8 @@ def make_loss(name: str, **kwargs: Any) -> LossFn:
     """A callable ``(student_logits, labels, teacher_logits=None) -> dict`` by name.
 
     ``"ce"`` (no options), ``"skd"``, ``"kd_mean"`` and ``"anytime"`` (``tau``, ``alpha``,
-    ``reduction``; need ``teacher_logits``), ``"tet"`` (``lamb``, ``means``). Options are
-    checked here, once.
+    ``reduction``, and for "anytime" ``prefix_weights``; need ``teacher_logits``), ``"tet"``
+    (``lamb``, ``means``). Options are checked here, once.
     """
     if name == "ce":
         if kwargs:
@@ -197,11 +218,16 @@ def make_loss(name: str, **kwargs: Any) -> LossFn:
 
         return ce
     if name in ("skd", "kd_mean", "anytime"):
-        unknown = set(kwargs) - {"tau", "alpha", "reduction"}
+        unknown = (
+            set(kwargs)
+            - {"tau", "alpha", "reduction"}
+            - ({"prefix_weights"} if name == "anytime" else set())
+        )
         if unknown:
             raise ConfigError(f"the '{name}' loss has no option(s) {sorted(unknown)}")
         if kwargs.get("reduction", "batchmean") not in _REDUCTIONS:
             raise ConfigError(f"KL reduction must be 'batchmean' or 'mean': {kwargs['reduction']}")
+        prefix_weight_vector(kwargs.get("prefix_weights", "uniform"), 1)  # refuse unknown kinds
         if not kwargs.get("tau", 2.0) > 0:
             raise ConfigError(f"distillation temperature tau must be > 0, got {kwargs['tau']}")
         fn = {"skd": skd_loss, "kd_mean": kd_mean_loss, "anytime": anytime_skd_loss}[name]
