@@ -24,6 +24,15 @@ def _script():
     return module
 
 
+def _variants():
+    spec = importlib.util.spec_from_file_location(
+        "anytime_variants", REPO / "benchmarks" / "anytime_variants.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _fake_nmnist(root: Path) -> Path:
     for split, per_class in (("Train", 4), ("Test", 1)):
         for digit in range(10):
@@ -96,6 +105,32 @@ def test_tiny_run_end_to_end(tmp_path, keep_threads):
     (out / "summary.md").unlink()
     assert _script().main(["--replot", "--out", str(out)]) == 0
     assert "anytime against specialists (2 of 2 folds)" in (out / "summary.md").read_text()
+
+    # benchmarks/anytime_variants.py reuses the run's fold teachers and reports validation only
+    variants = tmp_path / "variants"
+    tiny = [x for o in _script().TINY_OVERRIDES for x in ("--set", o)]
+    assert (
+        _variants().main(
+            [
+                *common,
+                "--runs",
+                str(out),
+                "--folds",
+                "2",
+                "--out",
+                str(variants),
+                "--set",
+                "distill.prefix_weights=harmonic",
+                *tiny,
+            ]
+        )
+        == 0
+    )
+    report = json.loads((variants / "validation.json").read_text())
+    assert [f["fold"] for f in report["folds"]] == [0, 1]
+    assert all(set(f) >= {"default", "variant", "validation_samples"} for f in report["folds"])
+    assert list(report["mean"]["variant"]) == [str(t) for t in range(1, 11)]
+    assert (variants / "fold0" / "checkpoints" / "best.pt").is_file()
 
 
 def _fold(anytime, teacher, specialists, samples=10):
