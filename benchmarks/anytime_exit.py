@@ -37,7 +37,6 @@ shrinks everything (epochs, samples) to check the script end to end in seconds.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import statistics
 import sys
@@ -54,7 +53,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hsd.config import Config, load_config
+from hsd.config import Config, config_with, load_config
 from hsd.models import reset_states
 from hsd.pipeline import (
     PreparedData,
@@ -80,18 +79,6 @@ TINY_OVERRIDES = [
     "data.limit=40",
     "progress=false",
 ]
-
-
-def _with(cfg: Config, **changes: Any) -> Config:
-    """A copy of ``cfg`` with ``section__field=value`` changes."""
-    out = copy.deepcopy(cfg)
-    for dotted, value in changes.items():
-        target = out
-        *path, last = dotted.split("__")
-        for part in path:
-            target = getattr(target, part)
-        setattr(target, last, value)
-    return out
 
 
 def _accuracy_per_t(path: Path, data: PreparedData, n: int) -> dict[str, float]:
@@ -141,7 +128,7 @@ def run_fold(cfg: Config, out: Path, specialist_steps: list[int]) -> dict[str, A
     t0 = time.perf_counter()
     teacher = train_teacher(cfg, runs / "teacher", data=data)
     anytime = distill(
-        _with(cfg, distill__loss="anytime", distill__steps=n),
+        config_with(cfg, distill__loss="anytime", distill__steps=n),
         teacher,
         runs / "hsd_anytime",
         data=data,
@@ -156,7 +143,7 @@ def run_fold(cfg: Config, out: Path, specialist_steps: list[int]) -> dict[str, A
     }
     for t in tqdm(specialist_steps, desc="specialists", disable=not cfg.progress):
         path = distill(
-            _with(cfg, distill__loss="skd", distill__steps=t),
+            config_with(cfg, distill__loss="skd", distill__steps=t),
             teacher,
             runs / f"hsd_T{t}",
             data=data,
@@ -418,7 +405,7 @@ def run_demo_dataset(cfg: Config, out: Path) -> tuple[dict[str, Any], Path, Prep
     n = data.frames
     teacher = train_teacher(cfg, out / "runs" / "teacher", data=data)
     anytime = distill(
-        _with(cfg, distill__loss="anytime", distill__steps=n),
+        config_with(cfg, distill__loss="anytime", distill__steps=n),
         teacher,
         out / "runs" / "hsd_anytime",
         data=data,

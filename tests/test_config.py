@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hsd.config import Config, config_from_dict, config_to_dict, load_config
+from hsd.config import Config, config_from_dict, config_to_dict, config_with, load_config
 from hsd.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,3 +73,14 @@ def test_demo_recipe_matches_the_demo_defaults():
                 assert section_recipe[key] == section_default[key], f"{where}{key}"
 
     check(written, recipe, defaults, "")
+
+
+def test_config_with_copies_changes_and_validates():
+    base = load_config()
+    changed = config_with(base, distill__loss="anytime", distill__steps=10, seed=3)
+    assert (changed.distill.loss, changed.distill.steps, changed.seed) == ("anytime", 10, 3)
+    assert (base.distill.loss, base.seed) == ("skd", 0)  # the original is untouched
+    with pytest.raises(ConfigError, match=r"unknown config key 'distill\.los'"):
+        config_with(base, distill__los="ce")
+    with pytest.raises(ConfigError, match=r"distill\.prefix_weights"):
+        config_with(base, distill__prefix_weights="linear")

@@ -11,6 +11,7 @@ The resolved configuration is saved next to every run as ``config.yaml``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ __all__ = [
     "TeacherConfig",
     "apply_overrides",
     "config_to_dict",
+    "config_with",
     "load_config",
     "save_config",
 ]
@@ -306,6 +308,21 @@ def config_from_dict(values: dict[str, Any]) -> Config:
     cfg = Config()
     _merge(cfg, values, "")
     return cfg.validate()
+
+
+def config_with(cfg: Config, **changes: Any) -> Config:
+    """A validated deep copy of ``cfg`` with ``section__key=value`` changes, e.g.
+    ``config_with(cfg, distill__loss="anytime", distill__steps=10, seed=1)``."""
+    out = copy.deepcopy(cfg)
+    for dotted, value in changes.items():
+        *path, last = dotted.split("__")
+        target = out
+        for part in path:
+            target = getattr(target, part)
+        if not hasattr(target, last):
+            raise ConfigError(f"unknown config key {dotted.replace('__', '.')!r}")
+        setattr(target, last, value)
+    return out.validate()
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

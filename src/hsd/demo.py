@@ -18,13 +18,12 @@ digits, not recorded by a sensor.
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-from hsd.config import Config, load_config
+from hsd.config import Config, config_with, load_config
 from hsd.errors import ConfigError
 from hsd.eval.report import accuracy_table, plot_accuracy_vs_steps
 from hsd.pipeline import (
@@ -77,17 +76,6 @@ _NEEDS_TEACHER = frozenset({"teacher", "converted", "hsd_anytime", *_FINETUNE_LO
 _BASELINE_LOSS = {"direct": "ce", "tet": "tet"}
 
 
-def _with(cfg: Config, **changes: Any) -> Config:
-    out = copy.deepcopy(cfg)
-    for dotted, value in changes.items():
-        target = out
-        *path, last = dotted.split("__")
-        for part in path:
-            target = getattr(target, part)
-        setattr(target, last, value)
-    return out
-
-
 def same_budget(cfg: Config, overrides: list[str]) -> Config:
     """Give the from-scratch networks the epochs of the whole HSD pipeline (teacher + fine-tuning)
     unless ``baseline.optim.epochs`` is among ``overrides``; changes ``cfg`` in place."""
@@ -122,13 +110,13 @@ def train_methods(
         if method == "converted":
             checkpoints[method] = convert_checkpoint(checkpoints["teacher"], out)
         elif method in _FINETUNE_LOSS:
-            student = _with(cfg, distill__loss=_FINETUNE_LOSS[method])
+            student = config_with(cfg, distill__loss=_FINETUNE_LOSS[method])
             checkpoints[method] = distill(student, checkpoints["teacher"], out, data=data)
         elif method == "hsd_anytime":
-            student = _with(cfg, distill__loss="anytime", distill__steps=data.frames)
+            student = config_with(cfg, distill__loss="anytime", distill__steps=data.frames)
             checkpoints[method] = distill(student, checkpoints["teacher"], out, data=data)
         else:
-            scratch = _with(cfg, baseline__loss=_BASELINE_LOSS[method])
+            scratch = config_with(cfg, baseline__loss=_BASELINE_LOSS[method])
             checkpoints[method] = train_baseline(scratch, out, data=data)
     return {m: checkpoints[m] for m in methods}
 

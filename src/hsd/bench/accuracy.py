@@ -28,7 +28,6 @@ cross-validation with ``hsd demo``'s comparison (the earlier form of this benchm
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime as dt
 import json
 import statistics
@@ -40,7 +39,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from hsd.bench.common import command_line, machine
-from hsd.config import Config, load_config
+from hsd.config import config_with, load_config
 from hsd.demo import (
     METHODS,
     PROTOCOL_FREE,
@@ -117,18 +116,6 @@ def aggregate_seeds(per_seed: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]
     return summary
 
 
-def _set(cfg: Config, **changes: Any) -> Config:
-    """A copy of ``cfg`` with ``section__key=value`` changes."""
-    out = copy.deepcopy(cfg)
-    for dotted, value in changes.items():
-        *path, last = dotted.split("__")
-        target = out
-        for part in path:
-            target = getattr(target, part)
-        setattr(target, last, value)
-    return out
-
-
 def run_accuracy(
     config: str | Path | None,
     out: str | Path,
@@ -166,11 +153,11 @@ def run_accuracy(
     results: dict[str, Any] = {}
     for seed in tqdm(list(seeds), desc=f"{base.data.dataset} seeds", disable=not base.progress):
         t_seed = time.perf_counter()
-        cfg = _set(base, seed=int(seed))
+        cfg = config_with(base, seed=int(seed))
         seed_runs = out / "runs" / f"seed{seed}"
         shared = train_methods(cfg, data, seed_runs, shared_methods)
         for protocol in protocols:
-            cfg_p = _set(
+            cfg_p = config_with(
                 cfg,
                 distill__protocol=protocol,
                 baseline__protocol=protocol,
