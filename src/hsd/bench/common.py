@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
-__all__ = ["command_line", "cpu_model", "machine", "parse_ints"]
+__all__ = ["command_line", "cpu_model", "machine", "parse_ints", "write_record"]
 
 
 def cpu_model() -> str:
@@ -58,3 +60,12 @@ def command_line() -> str:
 def parse_ints(text: str) -> list[int]:
     """``"1,2,4"`` -> ``[1, 2, 4]``."""
     return [int(item) for item in text.split(",") if item]
+
+
+def write_record(path: Path, record: dict[str, Any], what: str = "raw numbers") -> dict[str, Any]:
+    """Write a benchmark's ``record`` as indented JSON to ``path`` (folders made), say where,
+    and return it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"{what} written to {path}")
+    return record

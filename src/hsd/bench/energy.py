@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hsd.bench.common import command_line, machine, parse_ints
+from hsd.bench.common import command_line, machine, parse_ints, write_record
 from hsd.data import get_dataset, load_frames
 from hsd.eval.energy import count_macs, energy_estimate
 from hsd.events.frames import FrameSpec
@@ -244,10 +243,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "results": results,
         "spikingjelly_check": check,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"raw numbers written to {args.out}")
-    return record
+    return write_record(args.out, record, "raw numbers")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import statistics
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hsd.bench.common import command_line, cpu_model
+from hsd.bench.common import command_line, cpu_model, write_record
 from hsd.events.core import Events, validate_events
 from hsd.events.frames import integrate_frames
 
@@ -147,10 +146,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "times_s": results,
         "median_s": medians,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"raw timings written to {args.out}")
-    return record
+    return write_record(args.out, record, "raw timings")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from hsd.bench.common import command_line, machine, parse_ints
+from hsd.bench.common import command_line, machine, parse_ints, write_record
 from hsd.bench.speed import VARIANTS, build_variants, make_input, train_fn
 
 MIB = 2**20
@@ -200,10 +200,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "results": rows,
         "mib_per_time_step": growth,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"raw numbers written to {args.out}")
-    return record
+    return write_record(args.out, record, "raw numbers")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
-import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -38,7 +37,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from hsd.bench.common import command_line, machine, parse_ints
+from hsd.bench.common import command_line, machine, parse_ints, write_record
 from hsd.models import QCFSNeuron, convert_to_snn, create_model, reset_states
 from hsd.models.qcfs import positive_threshold
 
@@ -284,10 +283,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "warmup": args.warmup,
         "results": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"raw timings written to {args.out}")
-    return record
+    return write_record(args.out, record, "raw timings")
 
 
 if __name__ == "__main__":
