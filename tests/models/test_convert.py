@@ -47,6 +47,27 @@ def test_neuron_dynamics_hand_computed():
     assert out.flatten().tolist() == [0.0, 1.0, 0.0, 0.0, 1.0]
 
 
+def test_multi_step_forward_equals_step_by_step_with_gradients():
+    """The unrolled multi-step update equals T single-step calls, outputs and gradients."""
+    torch.manual_seed(1)
+    x = (torch.randn(6, 3, 5) + 0.4).requires_grad_(True)
+    multi = QCFSNeuron(1.5)
+    single = QCFSNeuron(1.5)
+    single.step_mode = "s"
+    multi.reset()
+    out_multi = multi(x)
+    out_multi.pow(2).sum().backward()
+    grad_x, grad_lam = x.grad.clone(), multi.lam.grad.clone()
+    x.grad = None
+    single.reset()
+    out_single = torch.stack([single(x[t]) for t in range(x.shape[0])])
+    out_single.pow(2).sum().backward()
+    assert torch.equal(out_multi, out_single)
+    assert torch.equal(multi.v, single.v)
+    torch.testing.assert_close(grad_x, x.grad, rtol=0, atol=1e-6)
+    torch.testing.assert_close(grad_lam, single.lam.grad, rtol=1e-5, atol=1e-6)
+
+
 def test_surrogate_is_a_triangle_normalised_by_the_threshold():
     # T = 1, lam = 2, v = 1 + x: d(out)/dx = max(0, 1 - |v - lam| / lam)
     snn = convert_to_snn(nn.Sequential(QCFS(4, 2.0)))

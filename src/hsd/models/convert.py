@@ -136,13 +136,19 @@ class QCFSNeuron(neuron.IFNode):
         states: tuple[object, ...],
         **kwargs: object,
     ) -> tuple[tuple[torch.Tensor, ...], tuple[object, ...]]:
+        # The single-step update, unrolled: the threshold (and its straight-through graph) is
+        # computed once per sequence, and the steps come from ``unbind``, whose backward stacks
+        # the step gradients once (indexing ``x[t]`` would allocate and zero-fill a full
+        # ``[T, B, ...]`` gradient for every step).
+        lam = self.v_threshold.to(inputs[0].dtype)
+        v = states[0]
         outputs = []
-        for t in range(inputs[0].shape[0]):
-            (out,), states = self.single_step_functional_forward(
-                tuple(x[t] for x in inputs), states
-            )
+        for x in inputs[0].unbind(0):
+            v = v + x
+            out = self.surrogate_function((v - lam) / lam) * lam
+            v = v - out
             outputs.append(out)
-        return (torch.stack(outputs),), states
+        return (torch.stack(outputs),), (v, *states[1:])
 
     def extra_repr(self) -> str:
         return (
