@@ -289,3 +289,22 @@ def test_untraceable_model_converts_with_a_clear_warning():
     assert is_spiking(snn)
     messages = [str(w.message) for w in caught]
     assert any("cannot be traced with torch.fx" in m and "NOT checked" in m for m in messages)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5, 2.0])
+def test_triangle_surrogate_equals_spikingjelly_piecewise_quadratic(alpha):
+    from spikingjelly.activation_based import surrogate
+
+    from hsd.models.surrogate import Triangle
+
+    grid = torch.linspace(-3, 3, 601)  # includes 0 and both ends of the triangle
+    x = torch.cat([grid, torch.randn(1000) * 2]).requires_grad_(True)
+    ours, theirs = Triangle(alpha=alpha), surrogate.PiecewiseQuadratic(alpha=alpha)
+    out = ours(x)
+    (out * torch.arange(len(x))).sum().backward()
+    grad = x.grad.clone()
+    x.grad = None
+    expected = theirs(x)
+    (expected * torch.arange(len(x))).sum().backward()
+    assert torch.equal(out, expected)
+    torch.testing.assert_close(grad, x.grad, rtol=0, atol=1e-5)

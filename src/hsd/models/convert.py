@@ -13,7 +13,8 @@ For constant input ``z`` over T = L steps the mean output equals the QCFS output
 al., ICLR 2022); for other T it approaches it.
 
 Surrogate gradient: the spike is ``heaviside(u)`` with ``u = (v - lam) / lam`` (the membrane
-normalised by the threshold) and SpikingJelly's ``PiecewiseQuadratic(alpha=1)``, whose derivative
+normalised by the threshold) and SpikingJelly's ``PiecewiseQuadratic(alpha=1)`` (as
+:class:`hsd.models.surrogate.Triangle`, the same gradient with a leaner backward), whose derivative
 is the triangle ``max(0, 1 - |u|)`` (half-width 1, peak 1). Hence
 ``d(lam * spike)/dv = max(0, 1 - |v - lam| / lam)``: peak 1 at the threshold like the QCFS slope
 ``da/dz = 1``, whatever the layer's ``lam``.
@@ -39,11 +40,12 @@ import copy
 import warnings
 
 import torch
-from spikingjelly.activation_based import functional, neuron, surrogate
+from spikingjelly.activation_based import functional, neuron
 from torch import fx, nn
 
 from hsd.errors import ConversionError
 from hsd.models.qcfs import MIN_THRESHOLD, QCFS, positive_threshold
+from hsd.models.surrogate import Triangle
 
 __all__ = [
     "QCFSNeuron",
@@ -82,7 +84,7 @@ class QCFSNeuron(neuron.IFNode):
         super().__init__(
             v_threshold=float(threshold),
             v_reset=None,
-            surrogate_function=surrogate.PiecewiseQuadratic(alpha=1.0),
+            surrogate_function=Triangle(alpha=1.0),
             detach_reset=False,
             step_mode="m",
         )
