@@ -29,4 +29,4 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks
 
 clean:
-	rm -rf $(VENV) demo-out runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo-out bench-out runs .pytest_cache .ruff_cache
