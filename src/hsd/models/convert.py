@@ -120,6 +120,14 @@ class QCFSNeuron(neuron.IFNode):
             v = v.to(dtype=x.dtype, device=x.device)
         return (v, *states[1:])
 
+    def _update(
+        self, v: torch.Tensor, x: torch.Tensor, lam: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step: integrate ``x``, fire ``lam * spike``, subtract it; -> (output, new v)."""
+        v = v + x
+        out = self.surrogate_function((v - lam) / lam) * lam
+        return out, v - out
+
     def single_step_functional_forward(
         self,
         inputs: tuple[torch.Tensor, ...],
@@ -127,10 +135,8 @@ class QCFSNeuron(neuron.IFNode):
         **kwargs: object,
     ) -> tuple[tuple[torch.Tensor, ...], tuple[object, ...]]:
         lam = self.v_threshold.to(inputs[0].dtype)
-        v = states[0] + inputs[0]
-        spike = self.surrogate_function((v - lam) / lam)
-        out = spike * lam
-        return (out,), (v - out, *states[1:])
+        out, v = self._update(states[0], inputs[0], lam)
+        return (out,), (v, *states[1:])
 
     def multi_step_functional_forward(
         self,
@@ -138,17 +144,14 @@ class QCFSNeuron(neuron.IFNode):
         states: tuple[object, ...],
         **kwargs: object,
     ) -> tuple[tuple[torch.Tensor, ...], tuple[object, ...]]:
-        # The single-step update, unrolled: the threshold (and its straight-through graph) is
-        # computed once per sequence, and the steps come from ``unbind``, whose backward stacks
-        # the step gradients once (indexing ``x[t]`` would allocate and zero-fill a full
-        # ``[T, B, ...]`` gradient for every step).
+        # The threshold (and its straight-through graph) is computed once per sequence, and the
+        # steps come from ``unbind``, whose backward stacks the step gradients once (indexing
+        # ``x[t]`` would allocate and zero-fill a full ``[T, B, ...]`` gradient for every step).
         lam = self.v_threshold.to(inputs[0].dtype)
         v = states[0]
         outputs = []
         for x in inputs[0].unbind(0):
-            v = v + x
-            out = self.surrogate_function((v - lam) / lam) * lam
-            v = v - out
+            out, v = self._update(v, x, lam)
             outputs.append(out)
         return (torch.stack(outputs),), (v, *states[1:])
 
