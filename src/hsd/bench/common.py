@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -12,7 +13,14 @@ from typing import Any
 
 import torch
 
-__all__ = ["command_line", "cpu_model", "machine", "parse_ints", "write_record"]
+__all__ = [
+    "add_network_args",
+    "command_line",
+    "cpu_model",
+    "machine",
+    "parse_ints",
+    "write_record",
+]
 
 
 def cpu_model() -> str:
@@ -69,3 +77,13 @@ def write_record(path: Path, record: dict[str, Any], what: str = "raw numbers") 
     path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"{what} written to {path}")
     return record
+
+
+def add_network_args(parser: argparse.ArgumentParser) -> None:
+    """The options that choose what the speed and memory benchmarks measure: time steps,
+    networks, batch sizes and the VGGSNN width."""
+    parser.add_argument("--steps", type=parse_ints, default=[1, 2, 4, 8], help="e.g. 1,2,4,8")
+    parser.add_argument("--networks", default="demo,vggsnn", help="comma-separated")
+    parser.add_argument("--demo-batch", type=int, default=16)
+    parser.add_argument("--vgg-batch", type=int, default=2)
+    parser.add_argument("--vgg-width", type=float, default=1.0)

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from hsd.bench.common import command_line, machine, parse_ints, write_record
+from hsd.bench.common import add_network_args, command_line, machine, write_record
 from hsd.bench.speed import VARIANTS, build_variants, make_input, train_fn
 
 MIB = 2**20
@@ -139,11 +139,7 @@ def cli_args(out: Path, quick: bool) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=parse_ints, default=[1, 2, 4, 8], help="e.g. 1,2,4,8")
-    parser.add_argument("--networks", default="demo,vggsnn", help="comma-separated")
-    parser.add_argument("--demo-batch", type=int, default=16)
-    parser.add_argument("--vgg-batch", type=int, default=2)
-    parser.add_argument("--vgg-width", type=float, default=1.0)
+    add_network_args(parser)
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")

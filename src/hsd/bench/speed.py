@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from hsd.bench.common import command_line, machine, parse_ints, write_record
+from hsd.bench.common import add_network_args, command_line, machine, write_record
 from hsd.models import QCFSNeuron, convert_to_snn, create_model, reset_states
 from hsd.models.qcfs import positive_threshold
 
@@ -244,11 +244,7 @@ def cli_args(out: Path, quick: bool) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=parse_ints, default=[1, 2, 4, 8], help="e.g. 1,2,4,8")
-    parser.add_argument("--networks", default="demo,vggsnn", help="comma-separated")
-    parser.add_argument("--demo-batch", type=int, default=16)
-    parser.add_argument("--vgg-batch", type=int, default=2)
-    parser.add_argument("--vgg-width", type=float, default=1.0)
+    add_network_args(parser)
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds (median reported)")
     parser.add_argument("--vgg-repeats", type=int, default=3, help="timed rounds for VGGSNN")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
