@@ -15,19 +15,9 @@ from hsd.events.formats import write_atis_bin
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location(
-        "anytime_exit", REPO / "benchmarks" / "anytime_exit.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _variants():
-    spec = importlib.util.spec_from_file_location(
-        "anytime_variants", REPO / "benchmarks" / "anytime_variants.py"
-    )
+def _load(name: str):
+    """A script under benchmarks/ as a module."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -81,7 +71,7 @@ def test_tiny_run_end_to_end(tmp_path, keep_threads):
         "--out",
         str(out),
     ]
-    assert _script().main(args) == 0
+    assert _load("anytime_exit").main(args) == 0
     summary = json.loads((out / "summary.json").read_text())
     rows = summary["cv"]["per_t"]
     assert [r["T"] for r in rows] == list(range(1, 11))
@@ -99,18 +89,18 @@ def test_tiny_run_end_to_end(tmp_path, keep_threads):
         assert (out / name).stat().st_size > 0
     # a second run reuses the finished folds instead of training them again
     first = (out / "nmnist" / "fold0" / "result.json").stat().st_mtime_ns
-    assert _script().main(args) == 0
+    assert _load("anytime_exit").main(args) == 0
     assert (out / "nmnist" / "fold0" / "result.json").stat().st_mtime_ns == first
     # --replot redraws the report from summary.json alone
     (out / "summary.md").unlink()
-    assert _script().main(["--replot", "--out", str(out)]) == 0
+    assert _load("anytime_exit").main(["--replot", "--out", str(out)]) == 0
     assert "anytime against specialists (2 of 2 folds)" in (out / "summary.md").read_text()
 
     # benchmarks/anytime_variants.py reuses the run's fold teachers and reports validation only
     variants = tmp_path / "variants"
-    tiny = [x for o in _script().TINY_OVERRIDES for x in ("--set", o)]
+    tiny = [x for o in _load("anytime_exit").TINY_OVERRIDES for x in ("--set", o)]
     assert (
-        _variants().main(
+        _load("anytime_variants").main(
             [
                 *common,
                 "--runs",
@@ -158,7 +148,7 @@ def _fold(anytime, teacher, specialists, samples=10):
 
 
 def test_goal_check_and_pooling_by_hand():
-    agg = _script().aggregate
+    agg = _load("anytime_exit").aggregate
     folds = [
         _fold([0.90, 0.95], [0.80, 0.96], {1: 0.905, 2: 0.95}, samples=10),
         _fold([0.92, 0.95], [0.82, 0.96], {1: 0.935, 2: 0.97}, samples=30),
