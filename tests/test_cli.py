@@ -15,7 +15,9 @@ def test_version(capsys):
 def test_bad_override_is_one_line_error(capsys):
     assert main(["teacher", "--set", "distill.steps=banana"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["hsd: error: distill.steps must be an integer, got 'banana'"]
+    assert err == [
+        "hsd: error: distill.steps: must be a whole number, got 'banana' (allowed: in [1, 100000])"
+    ]
 
 
 def test_evaluate_missing_run_is_one_line_error(capsys, tmp_path):

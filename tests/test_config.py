@@ -28,10 +28,10 @@ def test_overrides_keep_types():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("distill.stepz=1", "unknown config key 'distill.stepz'"),
-        ("distill.steps=two", "distill.steps must be an integer"),
+        ("distill.stepz=1", r"distill\.stepz: unknown config key \(did you mean 'distill\.steps'"),
+        ("distill.steps=two", "distill.steps: must be a whole number, got 'two'"),
         ("distill.steps=11", "cannot exceed data.frames"),
-        ("distill.loss=mse", "distill.loss must be skd, kd_mean, anytime"),
+        ("distill.loss=mse", "distill.loss: must be one of skd, kd_mean, anytime, ce, tet"),
         ("data.split_by=space", "data.split_by"),
         ("distill.steps", "not of the form key=value"),
     ],
@@ -80,7 +80,9 @@ def test_config_with_copies_changes_and_validates():
     changed = config_with(base, distill__loss="anytime", distill__steps=10, seed=3)
     assert (changed.distill.loss, changed.distill.steps, changed.seed) == ("anytime", 10, 3)
     assert (base.distill.loss, base.seed) == ("skd", 0)  # the original is untouched
-    with pytest.raises(ConfigError, match=r"unknown config key 'distill\.los'"):
+    with pytest.raises(
+        ConfigError, match=r"distill\.los: unknown .* 'distill\.loss'"
+    ):
         config_with(base, distill__los="ce")
     with pytest.raises(ConfigError, match=r"distill\.prefix_weights"):
         config_with(base, distill__prefix_weights="linear")

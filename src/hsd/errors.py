@@ -36,3 +36,12 @@ class CheckpointError(HSDError, ValueError):
 
 class ConversionError(HSDError, ValueError):
     """A network cannot be converted to a spiking one (max pooling, ReLU, no QCFS layer)."""
+
+
+class ResourceError(HSDError, ValueError):
+    """A request cannot fit in the memory available (raised by :func:`hsd.runtime.admit`)."""
+
+
+class HSDWarning(UserWarning):
+    """Something the user should know that does not stop the command (an old checkpoint without
+    a digest, a damaged cache entry rebuilt). The CLI prints it as ``hsd: warning: <message>``."""
