@@ -126,12 +126,13 @@ def run_fold(cfg: Config, out: Path, specialist_steps: list[int]) -> dict[str, A
     n = data.frames
     runs = out / "runs"
     t0 = time.perf_counter()
-    teacher = train_teacher(cfg, runs / "teacher", data=data)
+    teacher = train_teacher(cfg, runs / "teacher", data=data, replace=True)
     anytime = distill(
         config_with(cfg, distill__loss="anytime", distill__steps=n),
         teacher,
         runs / "hsd_anytime",
         data=data,
+        replace=True,
     )
     result: dict[str, Any] = {
         "frames": n,
@@ -147,6 +148,7 @@ def run_fold(cfg: Config, out: Path, specialist_steps: list[int]) -> dict[str, A
             teacher,
             runs / f"hsd_T{t}",
             data=data,
+            replace=True,
         )
         result["specialists"][str(t)] = _accuracy_per_t(path, data, n)
     logits, labels, end_times = _test_logits(anytime, data, n)
@@ -403,12 +405,13 @@ def run_demo_dataset(cfg: Config, out: Path) -> tuple[dict[str, Any], Path, Prep
     """One teacher + one anytime student on the recipe's own split; early exit on its test."""
     data = prepare_data(cfg)
     n = data.frames
-    teacher = train_teacher(cfg, out / "runs" / "teacher", data=data)
+    teacher = train_teacher(cfg, out / "runs" / "teacher", data=data, replace=True)
     anytime = distill(
         config_with(cfg, distill__loss="anytime", distill__steps=n),
         teacher,
         out / "runs" / "hsd_anytime",
         data=data,
+        replace=True,
     )
     logits, labels, end_times = _test_logits(anytime, data, n)
     result = {

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         data = prepare_data(cfg)
         fold = Path(args.runs) / cfg.data.dataset / f"fold{k}" / "runs"
         t0 = time.perf_counter()
-        variant = distill(cfg, fold / "teacher", out / f"fold{k}", data=data)
+        variant = distill(cfg, fold / "teacher", out / f"fold{k}", data=data, replace=True)
         steps = list(range(1, data.frames + 1))
         row = {"fold": k, "validation_samples": len(data.val)}
         for name, path in (("default", fold / "hsd_anytime"), ("variant", variant)):

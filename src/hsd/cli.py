@@ -1,19 +1,49 @@
 """The ``hsd`` command. Thin: it parses arguments and calls the library.
 
-Errors the user can fix (:class:`hsd.errors.HSDError`) are printed as one line,
-``hsd: error: <file>: <problem>``, with exit status 2 and no traceback.
+One error path (:func:`main`): every fault ends with one line on stderr,
+``hsd: error: <file or key>: <what is wrong and what to do>``, and exit status 2, never a
+traceback:
+
+* :class:`hsd.errors.HSDError` (the library's own errors, raised where a foreign exception was
+  translated at its call site) is printed as it is;
+* ``OSError`` (a file or folder that cannot be read or written, a full disk) names the path;
+* ``MemoryError`` says which command ran out of memory and what to lower;
+* a bad command line (argparse) prints the usage and ``hsd: error: argument ...``;
+* output piped into a reader that stops early (``hsd ... | head``) ends quietly with status 141,
+  as the shell's tools do when killed by SIGPIPE;
+* anything else is a bug: ``hsd: error: internal error: ... (run with --debug and report it)``,
+  still exit status 2. The fuzz tests in ``tests/fuzz`` count every internal error as a failure.
+
+``--debug`` (anywhere on the command line) or ``HSD_DEBUG=1`` prints the traceback too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
+import typing
+import warnings
 from collections.abc import Sequence
 
 from hsd import __version__
-from hsd.errors import HSDError
+from hsd.config import argtype
+from hsd.errors import HSDError, HSDWarning
 from hsd.runtime import keep_freed_memory
+
+EXIT_ERROR = 2
+ONNX_OPSETS = (9, 20)  # opsets the TorchScript exporter writes for these networks
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell tool killed by SIGPIPE returns
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with hsd's error line: the usage, then ``hsd: error: <problem>``, exit 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"hsd: error: {message}\n")
 
 
 def _print_json(obj: object) -> None:
@@ -85,7 +115,8 @@ def _cmd_teacher(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     return _done(
-        "teacher checkpoint", train_teacher(cfg, _out(args, cfg, "teacher"), resume=args.resume)
+        "teacher checkpoint",
+        train_teacher(cfg, _out(args, cfg, "teacher"), resume=args.resume, force=args.force),
     )
 
 
@@ -93,7 +124,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from hsd.pipeline import convert_checkpoint
 
     out = args.out or f"{args.teacher.rstrip('/')}-converted"
-    return _done("converted checkpoint", convert_checkpoint(args.teacher, out))
+    return _done("converted checkpoint", convert_checkpoint(args.teacher, out, force=args.force))
 
 
 def _cmd_distill(args: argparse.Namespace) -> int:
@@ -101,7 +132,10 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     out = _out(args, cfg, f"distill-{cfg.distill.loss}")
-    return _done("student checkpoint", distill(cfg, args.teacher, out, resume=args.resume))
+    return _done(
+        "student checkpoint",
+        distill(cfg, args.teacher, out, resume=args.resume, force=args.force),
+    )
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
@@ -109,18 +143,21 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     out = _out(args, cfg, f"baseline-{cfg.baseline.loss}")
-    return _done("baseline checkpoint", train_baseline(cfg, out, resume=args.resume))
+    return _done(
+        "baseline checkpoint", train_baseline(cfg, out, resume=args.resume, force=args.force)
+    )
 
 
 def _parse_steps(text: str) -> list[int]:
+    step = argtype(int, min=1, max=100_000)
     try:
-        steps = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
+        steps = [step(part) for part in text.split(",") if part.strip()]
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"--steps must be integers like 1,2,4,10: {text!r}"
+            f"--steps must be integers in [1, 100000] like 1,2,4,10, got {text!r}"
         ) from None
-    if not steps or min(steps) < 1:
-        raise argparse.ArgumentTypeError("--steps must be positive integers")
+    if not steps:
+        raise argparse.ArgumentTypeError("--steps must be positive integers like 1,2,4,10")
     return steps
 
 
@@ -349,8 +386,18 @@ def _add_stream_export_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("checkpoint", help="checkpoint or run directory")
     p.add_argument("out", help="the .onnx file to write")
-    p.add_argument("--batch-size", type=int, default=1, help="fixed batch size of the graph")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    p.add_argument(
+        "--batch-size",
+        type=argtype(int, min=1, max=65536),
+        default=1,
+        help="fixed batch size of the graph",
+    )
+    p.add_argument(
+        "--opset",
+        type=argtype(int, min=ONNX_OPSETS[0], max=ONNX_OPSETS[1]),
+        default=17,
+        help=f"ONNX opset version ({ONNX_OPSETS[0]}..{ONNX_OPSETS[1]})",
+    )
     p.set_defaults(func=_cmd_export_onnx)
     p = export_sub.add_parser("nir", help="NIR graph (refused: the neuron model has no NIR form)")
     p.add_argument("checkpoint", help="checkpoint or run directory")
@@ -371,6 +418,12 @@ def _add_config_args(p: argparse.ArgumentParser, resume: bool = True) -> None:
     if resume:
         p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
         p.add_argument(
+            "--force",
+            action="store_true",
+            help="--out already holds a run: move it aside to <out>.old-N (never deleted), "
+            "then start anew",
+        )
+        p.add_argument(
             "--deterministic",
             action="store_true",
             help="PyTorch deterministic algorithms (bit-exact reruns and resumes, slower)",
@@ -378,11 +431,16 @@ def _add_config_args(p: argparse.ArgumentParser, resume: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hsd",
         description="Low-latency event-camera recognition with Hybrid Step-wise Distillation.",
     )
     parser.add_argument("--version", action="version", version=f"hsd {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="print the traceback of an error too (accepted anywhere on the command line)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     events = sub.add_parser("events", help="inspect event files")
@@ -402,8 +460,10 @@ def build_parser() -> argparse.ArgumentParser:
     dshow = data_sub.add_parser("show", help="draw the frames of one sample to a PNG")
     dshow.add_argument("dataset")
     dshow.add_argument("--root", default=None)
-    dshow.add_argument("--index", type=int, default=0)
-    dshow.add_argument("--frames", type=int, default=10, help="number of frames N")
+    dshow.add_argument("--index", type=argtype(int, min=0), default=0)
+    dshow.add_argument(
+        "--frames", type=argtype(int, min=1, max=1000), default=10, help="number of frames N"
+    )
     dshow.add_argument("--out", required=True)
     dshow.set_defaults(func=_cmd_data_show)
 
@@ -413,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="stage 2: convert a teacher into a spiking network")
     p.add_argument("teacher", help="teacher checkpoint or run directory")
     p.add_argument("--out", default=None)
+    p.add_argument(
+        "--force", action="store_true", help="--out holds a run: move it aside to <out>.old-N"
+    )
     p.set_defaults(func=_cmd_convert)
     p = sub.add_parser("distill", help="stage 3: fine-tune the converted SNN at T steps")
     p.add_argument("--teacher", required=True, help="teacher checkpoint or run directory")
@@ -445,21 +508,99 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    keep_freed_memory()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _split_debug(argv: Sequence[str] | None) -> tuple[list[str], bool]:
+    args = list(sys.argv[1:] if argv is None else argv)
+    cut = args.index("--") if "--" in args else len(args)
+    debug = "--debug" in args[:cut] or os.environ.get("HSD_DEBUG", "") not in ("", "0")
+    return [a for i, a in enumerate(args) if i >= cut or a != "--debug"], debug
+
+
+def _fail(message: str, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"hsd: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the final flush cannot fail again."""
     try:
-        return int(args.func(args))
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (captured in tests)
+        pass
+
+
+def _os_error(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else None
+    what = exc.strerror or str(exc) or type(exc).__name__
+    hints = {
+        "FileNotFoundError": "no such file or directory",
+        "PermissionError": "permission denied; check its access rights",
+        "IsADirectoryError": "is a folder where a file is needed",
+        "NotADirectoryError": "a part of the path is a file where a folder is needed",
+    }
+    what = hints.get(type(exc).__name__, what)
+    if exc.errno == 28:  # ENOSPC
+        what = "no space left on the device; free some space and rerun (--resume for training)"
+    return f"{where}: {what}" if where is not None else what
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``hsd`` command on ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    Bad command lines raise ``SystemExit(2)`` from argparse (``--help``/``--version``:
+    ``SystemExit(0)``), after printing the usage and ``hsd: error: ...``.
+    """
+    keep_freed_memory()
+    argv, debug = _split_debug(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except BrokenPipeError:  # --help into a closed pipe
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    command = " ".join(
+        str(getattr(args, k))
+        for k in ("command", "events_command", "data_command", "export_command")
+        if getattr(args, k, None)
+    )
+    try:
+        with warnings.catch_warnings():
+            shown = warnings.showwarning
+
+            def show(message, category, filename, lineno, file=None, line=None):
+                if issubclass(category, HSDWarning):
+                    print(f"hsd: warning: {message}", file=sys.stderr)
+                else:
+                    shown(message, category, filename, lineno, file, line)
+
+            warnings.showwarning = show
+            return int(args.func(args) or 0)
     except HSDError as exc:
-        print(f"hsd: error: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        print(f"hsd: error: {exc.filename or exc}: no such file or directory", file=sys.stderr)
-        return 2
+        return _fail(str(exc), debug)
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except OSError as exc:
+        return _fail(_os_error(exc), debug)
+    except MemoryError:
+        return _fail(
+            f"hsd {command}: out of memory; ask for less (data.batch_size, "
+            "evaluate.batch_size, model.width, data.size, data.frames)",
+            debug,
+        )
     except KeyboardInterrupt:
         print("hsd: interrupted", file=sys.stderr)
         return 130
+    except RecursionError:
+        return _fail(f"hsd {command}: input nested too deeply (internal error if it is not)", debug)
+    except Exception as exc:
+        return _fail(
+            f"internal error in 'hsd {command}': {type(exc).__name__}: {exc} "
+            "(run it again with --debug and report the traceback)",
+            debug,
+        )
     finally:
         if "hsd.train.distributed" in sys.modules:  # a training stage ran: leave its group
             sys.modules["hsd.train.distributed"].cleanup()

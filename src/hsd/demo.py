@@ -102,22 +102,26 @@ def train_methods(
         raise ConfigError(f"unknown method(s) {', '.join(unknown)} (known: {', '.join(METHODS)})")
     checkpoints = dict(reuse or {})
     if _NEEDS_TEACHER & set(methods) and "teacher" not in checkpoints:
-        checkpoints["teacher"] = train_teacher(cfg, runs / "teacher", data=data)
+        checkpoints["teacher"] = train_teacher(cfg, runs / "teacher", data=data, replace=True)
     for method in methods:
         if method in checkpoints:
             continue
         out = runs / method
         if method == "converted":
-            checkpoints[method] = convert_checkpoint(checkpoints["teacher"], out)
+            checkpoints[method] = convert_checkpoint(checkpoints["teacher"], out, replace=True)
         elif method in _FINETUNE_LOSS:
             student = config_with(cfg, distill__loss=_FINETUNE_LOSS[method])
-            checkpoints[method] = distill(student, checkpoints["teacher"], out, data=data)
+            checkpoints[method] = distill(
+                student, checkpoints["teacher"], out, data=data, replace=True
+            )
         elif method == "hsd_anytime":
             student = config_with(cfg, distill__loss="anytime", distill__steps=data.frames)
-            checkpoints[method] = distill(student, checkpoints["teacher"], out, data=data)
+            checkpoints[method] = distill(
+                student, checkpoints["teacher"], out, data=data, replace=True
+            )
         else:
             scratch = config_with(cfg, baseline__loss=_BASELINE_LOSS[method])
-            checkpoints[method] = train_baseline(scratch, out, data=data)
+            checkpoints[method] = train_baseline(scratch, out, data=data, replace=True)
     return {m: checkpoints[m] for m in methods}
 
 

@@ -45,3 +45,8 @@ class ResourceError(HSDError, ValueError):
 class HSDWarning(UserWarning):
     """Something the user should know that does not stop the command (an old checkpoint without
     a digest, a damaged cache entry rebuilt). The CLI prints it as ``hsd: warning: <message>``."""
+
+
+class RunDirError(HSDError, ValueError):
+    """A run directory cannot be used as asked: it already holds a run (and neither ``--resume``
+    nor ``--force`` was given), ``--resume`` finds nothing to resume, or the path is a file."""

@@ -17,6 +17,7 @@ Model selection uses the validation split only; the test split is evaluated once
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -31,11 +32,12 @@ from tqdm.auto import tqdm
 
 from hsd.config import Config, OptimConfig, config_from_dict, config_to_dict
 from hsd.data import Augment, FrameArrays, get_dataset, kfold_manifests, load_frames, make_manifest
-from hsd.errors import ConfigError
+from hsd.errors import CheckpointError, ConfigError, HSDError, RunDirError
 from hsd.events.frames import FrameSpec
-from hsd.models import FiringRateMonitor, convert_to_snn, create_model, is_spiking
+from hsd.models import FiringRateMonitor, convert_to_snn, create_model, is_spiking, list_models
+from hsd.runtime import admit
 from hsd.train import distributed as dist
-from hsd.train.checkpoint import load_checkpoint, save_checkpoint
+from hsd.train.checkpoint import load_checkpoint, require, save_checkpoint
 from hsd.train.engine import (
     build_optimizer,
     build_scheduler,
@@ -47,7 +49,7 @@ from hsd.train.engine import (
 )
 from hsd.train.feed import FrameFeed
 from hsd.train.losses import make_loss
-from hsd.train.rundir import RunDir
+from hsd.train.rundir import RunDir, prepare_run_dir
 
 __all__ = [
     "PreparedData",
@@ -187,12 +189,49 @@ def _model_kwargs(cfg: Config, data: PreparedData, init_threshold: float | None 
 
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
-    """Rebuild the network a checkpoint describes and load its weights."""
+    """Rebuild the network a checkpoint describes and load its weights.
+
+    The architecture is first built on the ``meta`` device (no memory) to admit its size
+    (:func:`hsd.runtime.admit`); an unknown architecture, arguments it does not take, and weights
+    of another shape or architecture raise :class:`CheckpointError` naming the checkpoint.
+    """
+    where = ckpt.get("path", "<checkpoint>")
     spec = ckpt["model"]
-    model = create_model(spec["name"], **spec["kwargs"])
+    name, kwargs = spec["name"], spec["kwargs"]
+    if name not in list_models():
+        raise CheckpointError(
+            f"{where}: unknown architecture '{name}' (this hsd knows {', '.join(list_models())})"
+        )
+    try:
+        with torch.device("meta"):
+            shell = create_model(name, **kwargs)
+    except (TypeError, ValueError, HSDError) as exc:
+        raise CheckpointError(
+            f"{where}: model.kwargs do not build the '{name}' architecture ({exc})"
+        ) from None
+    admit(
+        2 * sum(t.numel() * t.element_size() for t in shell.state_dict().values()),
+        f"{where}: the '{name}' network it describes",
+    )
+    model = create_model(name, **kwargs)
     if spec["spiking"]:
         model = convert_to_snn(model)
-    model.load_state_dict(ckpt["state_dict"])
+    expected = model.state_dict()
+    given = ckpt["state_dict"]
+    problems = [f"missing {k}" for k in expected if k not in given]
+    problems += [f"unexpected {k}" for k in given if k not in expected]
+    problems += [
+        f"{k} is {tuple(given[k].shape)}, the network needs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in given and tuple(given[k].shape) != tuple(v.shape)
+    ]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise CheckpointError(
+            f"{where}: its weights do not fit the '{name}' architecture it names: "
+            f"{'; '.join(problems[:3])}{more}"
+        )
+    model.load_state_dict(given)
     return model
 
 
@@ -294,17 +333,30 @@ def _fit(
     scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
     start_epoch, skip, tally, best = 0, 0, None, -1.0
     if resume:
-        state = load_checkpoint(run.last) if main and run.last.is_file() else None
-        state = dist.broadcast_object(state)
+        state, problem = None, None
+        if main:
+            try:
+                state = _resumable(run, cfg, stage, data)
+            except HSDError as exc:
+                problem = exc
+        state, problem = dist.broadcast_object((state, problem))
+        if problem is not None:
+            raise problem
         if state is not None:
-            model.load_state_dict(state["state_dict"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            if scaler is not None and "scaler" in state:
-                scaler.load_state_dict(state["scaler"])
-            if "rng" in state:
-                _set_rng_state(state["rng"])
-            start_epoch, best = int(state["epoch"]), float(state["best_val"])
+            try:
+                model.load_state_dict(state["state_dict"])
+                optimizer.load_state_dict(state["optimizer"])
+                scheduler.load_state_dict(state["scheduler"])
+                if scaler is not None and "scaler" in state:
+                    scaler.load_state_dict(state["scaler"])
+                if "rng" in state:
+                    _set_rng_state(state["rng"])
+                start_epoch, best = int(state["epoch"]), float(state["best_val"])
+            except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+                raise RunDirError(
+                    f"{state['path']}: cannot resume from it: its training state does not fit "
+                    f"this run ({type(exc).__name__}: {str(exc)[:200]})"
+                ) from None
             skip, tally = int(state.get("batches_done", 0)), state.get("tally")
             if skip and int(state.get("world_size", 1)) != dist.world_size():
                 raise ConfigError(
@@ -313,7 +365,11 @@ def _fit(
                     f"(this run has {dist.world_size()})"
                 )
             if main:
-                kept = [r for r in run.read_metrics() if r.get("epoch", 0) <= start_epoch]
+                kept = [
+                    r
+                    for r in run.read_metrics()
+                    if isinstance(r.get("epoch"), int) and r["epoch"] <= start_epoch
+                ]
                 run.write_text("metrics.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
                 print(f"[{stage}] resuming from {run.last} at epoch {start_epoch}, batch {skip}")
     train_net = model
@@ -410,6 +466,84 @@ def _fit(
     return model
 
 
+# Keys that may differ between a run and its resumption: where and how it runs, not what it
+# computes. Every other key of the saved config must be equal (another recipe is refused).
+RESUME_MAY_CHANGE = (
+    "name",
+    "out_dir",
+    "progress",
+    "threads",
+    "device",
+    "deterministic",
+    "checkpoint_every_steps",
+    "compile",
+    "log",
+    "data.root",
+    "data.cache_dir",
+    "data.num_workers",
+    "data.workers",
+)
+
+
+def _flat(values: dict[str, Any], where: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{where}{key}."))
+        else:
+            out[f"{where}{key}"] = value
+    return out
+
+
+def _resumable(run: RunDir, cfg: Config, stage: str, data: PreparedData) -> dict[str, Any]:
+    """``last.pt`` of ``run`` if this run may continue from it: it exists and loads, was written
+    by the same stage, on the same split, with the same recipe (but :data:`RESUME_MAY_CHANGE`)."""
+    if not run.last.is_file():
+        raise RunDirError(
+            f"{run.path}: nothing to resume: {run.last} does not exist; start without --resume"
+        )
+    state = load_checkpoint(run.last)
+    where = state["path"]
+    if state["stage"] != stage:
+        raise RunDirError(
+            f"{where}: is a checkpoint of stage '{state['stage']}', this command trains "
+            f"'{stage}'; resume it with the command that started it, or choose another --out"
+        )
+    for key in ("optimizer", "scheduler", "epoch", "best_val"):
+        if key not in state:
+            raise RunDirError(f"{where}: holds no training state ('{key}'); it cannot be resumed")
+    if state.get("manifest_hash") not in (None, data.manifest.hash):
+        raise RunDirError(
+            f"{where}: was trained on another split (manifest {str(state['manifest_hash'])[:12]}"
+            f" != {data.manifest.hash[:12]}); resume it with the data settings that started it"
+        )
+    saved, now = _flat(state["config"]), _flat(config_to_dict(cfg))
+    changed = [
+        f"{key} {saved[key]!r} -> {now[key]!r}"
+        for key in now
+        if key in saved
+        and saved[key] != now[key]
+        and not any(key == k or key.startswith(k + ".") for k in RESUME_MAY_CHANGE)
+    ]
+    if changed:
+        more = f" (and {len(changed) - 4} more)" if len(changed) > 4 else ""
+        raise RunDirError(
+            f"{where}: was written with another recipe: {'; '.join(changed[:4])}{more}; resume "
+            "with the config that started the run, or start a new run (--force or another --out)"
+        )
+    return state
+
+
+def _prepare_out(out: str | Path, *, resume: bool, force: bool, replace: bool) -> None:
+    """Check the run directory before any work (rank 0 of a torchrun job only)."""
+    if int(os.environ.get("RANK", "0") or 0) == 0:
+        prepare_run_dir(out, resume=resume, force=force, replace=replace)
+        if replace and not resume:  # the demo's / benchmarks' scratch runs: start clean
+            run = Path(out)
+            for name in ("checkpoints/best.pt", "checkpoints/last.pt", "metrics.jsonl"):
+                (run / name).unlink(missing_ok=True)
+
+
 def _start_run(cfg: Config, out: str | Path, data: PreparedData) -> tuple[RunDir, torch.device]:
     """Join the torchrun process group (if any), seed, pick the device, and (rank 0 only)
     write config.yaml, manifest.json and environment.json into the run directory."""
@@ -489,9 +623,20 @@ def _feeds(
 
 
 def train_teacher(
-    cfg: Config, out: str | Path, *, data: PreparedData | None = None, resume: bool = False
+    cfg: Config,
+    out: str | Path,
+    *,
+    data: PreparedData | None = None,
+    resume: bool = False,
+    force: bool = False,
+    replace: bool = False,
 ) -> Path:
-    """Stage 1. Returns the path of the best teacher checkpoint."""
+    """Stage 1. Returns the path of the best teacher checkpoint.
+
+    ``out`` is checked first (:func:`hsd.train.rundir.prepare_run_dir`): a folder holding a run
+    is refused unless ``resume`` (continue from its ``last.pt``) or ``force`` (move it aside);
+    ``replace`` writes over it (for scratch folders such as the demo's)."""
+    _prepare_out(out, resume=resume, force=force, replace=replace)
     data = data or prepare_data(cfg)
     run, device = _start_run(cfg, out, data)
     spec = {"name": cfg.model.name, "kwargs": _model_kwargs(cfg, data)}
@@ -516,11 +661,17 @@ def train_teacher(
     return run.best
 
 
-def convert_checkpoint(teacher_path: str | Path, out: str | Path) -> Path:
-    """Stage 2. Convert a teacher checkpoint (file or run directory) into an SNN checkpoint."""
+def convert_checkpoint(
+    teacher_path: str | Path, out: str | Path, *, force: bool = False, replace: bool = False
+) -> Path:
+    """Stage 2. Convert a teacher checkpoint (file or run directory) into an SNN checkpoint.
+
+    ``out`` holding a run is refused unless ``force`` (moved aside) or ``replace``."""
     ckpt = load_checkpoint(teacher_path)
     if ckpt["model"]["spiking"]:
-        raise ConfigError(f"{ckpt['path']}: already a spiking network; nothing to convert")
+        raise CheckpointError(f"{ckpt['path']}: already a spiking network; nothing to convert")
+    require(ckpt, "hsd convert", spiking=False, stages=("teacher",))
+    _prepare_out(out, resume=False, force=force, replace=replace)
     snn = convert_to_snn(model_from_checkpoint(ckpt))
     run = RunDir(out)
     cfg = config_from_dict(ckpt["config"])
@@ -544,13 +695,19 @@ def distill(
     *,
     data: PreparedData | None = None,
     resume: bool = False,
+    force: bool = False,
+    replace: bool = False,
 ) -> Path:
-    """Stage 3: convert the teacher and fine-tune the SNN at ``cfg.distill.steps`` steps."""
+    """Stage 3: convert the teacher and fine-tune the SNN at ``cfg.distill.steps`` steps.
+
+    ``out``, ``resume``, ``force``, ``replace``: as for :func:`train_teacher`. The teacher must be
+    an ANN teacher checkpoint with the classes of the data."""
+    _prepare_out(out, resume=resume, force=force, replace=replace)
+    require(load_checkpoint(teacher_path), "distill --teacher", spiking=False, stages=("teacher",))
     data = data or prepare_data(cfg)
     run, device = _start_run(cfg, out, data)
     ckpt = load_checkpoint(teacher_path, map_location=device)
-    if ckpt["model"]["spiking"]:
-        raise ConfigError(f"{ckpt['path']}: the teacher must be the ANN checkpoint")
+    require(ckpt, "distill --teacher", spiking=False, stages=("teacher",), classes=data.classes)
     if ckpt.get("manifest_hash") not in (None, data.manifest.hash):
         raise ConfigError(
             f"{ckpt['path']}: the teacher was trained on another split (manifest "
@@ -595,9 +752,18 @@ def distill(
 
 
 def train_baseline(
-    cfg: Config, out: str | Path, *, data: PreparedData | None = None, resume: bool = False
+    cfg: Config,
+    out: str | Path,
+    *,
+    data: PreparedData | None = None,
+    resume: bool = False,
+    force: bool = False,
+    replace: bool = False,
 ) -> Path:
-    """Stage 4 (baseline): the same architecture as an SNN trained from scratch at T steps."""
+    """Stage 4 (baseline): the same architecture as an SNN trained from scratch at T steps.
+
+    ``out``, ``resume``, ``force``, ``replace``: as for :func:`train_teacher`."""
+    _prepare_out(out, resume=resume, force=force, replace=replace)
     data = data or prepare_data(cfg)
     run, device = _start_run(cfg, out, data)
     b = cfg.baseline
@@ -745,6 +911,7 @@ def evaluate_checkpoint(
             f"{ckpt['path']}: trained on another split than the one configured now; "
             "evaluating it would mix training and test samples"
         )
+    require(ckpt, "hsd evaluate", classes=data.classes)
     device = resolve_device(cfg.device)
     model = model_from_checkpoint(ckpt).to(device)
     result = evaluate_model(

@@ -10,11 +10,16 @@ from hsd.train.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 
 def _payload():
     return {
-        "model": {"name": "demo", "kwargs": {"width": 0.5}, "spiking": False},
+        "model": {
+            "name": "demo",
+            "kwargs": {"in_channels": 2, "num_classes": 2, "input_size": 8, "width": 0.5},
+            "spiking": False,
+        },
         "state_dict": {"w": torch.arange(6.0).reshape(2, 3)},
         "classes": ["a", "b"],
         "stage": "teacher",
         "epoch": 3,
+        "config": {},
     }
 
 

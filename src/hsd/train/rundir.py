@@ -1,4 +1,4 @@
-"""The run directory: the one place that decides where a run's files go.
+"""The run directory: the one place that decides where a run's files go, and that no run is lost.
 
 ::
 
@@ -10,28 +10,116 @@
       checkpoints/last.pt  written every epoch (resume point)
       checkpoints/best.pt  the epoch with the best validation accuracy (never chosen on test)
       report.md, *.png     human-readable results
+
+Never losing a run (:func:`prepare_run_dir`, called by every training stage before any work):
+
+* a folder that already holds a run (any of the files above) is refused, unless ``resume``
+  (continue it from ``checkpoints/last.pt``, which must exist and load) or ``force`` (the old
+  run is *moved aside* to ``<path>.old-<N>``, never deleted); ``replace`` (for the demo's and
+  the benchmarks' own scratch folders only) writes over it;
+* a path that is a file is refused;
+* temporary files that a killed process left (``.last.pt.*.tmp``, ``*.json.tmp``) are removed;
+* :meth:`RunDir.read_metrics` tolerates a partial last line (a process killed while appending).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from hsd import __version__
 from hsd.config import Config, save_config
+from hsd.errors import HSDWarning, RunDirError
 
-__all__ = ["RunDir"]
+__all__ = ["RUN_FILES", "RunDir", "prepare_run_dir"]
+
+RUN_FILES = ("config.yaml", "environment.json", "manifest.json", "metrics.jsonl", "checkpoints")
+
+
+def _holds_run(path: Path) -> list[str]:
+    found = []
+    for name in RUN_FILES:
+        target = path / name
+        if name == "checkpoints":
+            if target.is_dir() and any(p.suffix == ".pt" for p in target.iterdir()):
+                found.append(name + "/")
+        elif target.exists():
+            found.append(name)
+    return found
+
+
+def _aside(path: Path) -> Path:
+    n = 1
+    while (path.parent / f"{path.name}.old-{n}").exists():
+        n += 1
+    return path.parent / f"{path.name}.old-{n}"
+
+
+def prepare_run_dir(
+    path: str | Path, *, resume: bool = False, force: bool = False, replace: bool = False
+) -> Path:
+    """Check (and for ``force`` clear) ``path`` before a training stage writes into it.
+
+    Raises :class:`~hsd.errors.RunDirError` naming the path: it is a file; it holds a run and
+    neither ``resume``, ``force`` nor ``replace`` is given; ``resume`` and there is no
+    ``checkpoints/last.pt``. With ``force`` an existing run is renamed to ``<path>.old-<N>``
+    (an :class:`~hsd.errors.HSDWarning` says where). Returns the path.
+    """
+    path = Path(path)
+    if resume and force:
+        raise RunDirError(
+            f"{path}: give --resume (continue the run) or --force (start anew), not both"
+        )
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"{path}: is a file, not a run directory; give a folder with --out")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise RunDirError(f"{path}: {parent} is a file, not a folder")
+    try:
+        found = _holds_run(path) if path.is_dir() else []
+    except OSError as exc:
+        raise RunDirError(f"{path}: cannot read the folder ({exc.strerror or exc})") from None
+    last = path / "checkpoints" / "last.pt"
+    if resume:
+        if not last.is_file():
+            raise RunDirError(
+                f"{path}: nothing to resume: {last} does not exist (the run never finished a "
+                "checkpoint); start without --resume"
+                + (" (add --force to move the folder aside)" if found else "")
+            )
+        return path
+    if not found or replace:
+        return path
+    if not force:
+        raise RunDirError(
+            f"{path}: already holds a run ({', '.join(found)}); continue it with --resume, or "
+            "give --force to move it aside and start anew (or choose another --out)"
+        )
+    target = _aside(path)
+    try:
+        path.rename(target)
+    except OSError as exc:
+        raise RunDirError(
+            f"{path}: cannot move the old run aside ({exc.strerror or exc})"
+        ) from None
+    warnings.warn(f"{path}: moved the previous run aside to {target}", HSDWarning, stacklevel=2)
+    return path
 
 
 class RunDir:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"{self.path}: is a file, not a run directory; give a folder")
         self.path.mkdir(parents=True, exist_ok=True)
         self.checkpoints.mkdir(exist_ok=True)
+        self.clean_temporary()
 
     @property
     def checkpoints(self) -> Path:
@@ -48,6 +136,19 @@ class RunDir:
     @property
     def metrics_path(self) -> Path:
         return self.path / "metrics.jsonl"
+
+    def clean_temporary(self) -> list[Path]:
+        """Remove temporary files a killed writer left (checkpoints' and JSON files')."""
+        from hsd.train.checkpoint import clean_temporary
+
+        removed = clean_temporary(self.checkpoints)
+        for tmp in [*self.path.glob("*.json.tmp"), *self.path.glob(".*.tmp")]:
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                continue
+        return removed
 
     def save_config(self, cfg: Config) -> None:
         save_config(cfg, self.path / "config.yaml")
@@ -77,9 +178,30 @@ class RunDir:
             handle.write(json.dumps(record) + "\n")
 
     def read_metrics(self) -> list[dict[str, Any]]:
+        """The records of ``metrics.jsonl``. A partial last line (a process killed while
+        appending) is dropped; other lines that are not JSON objects are skipped with an
+        :class:`~hsd.errors.HSDWarning` naming the file and line."""
         if not self.metrics_path.is_file():
             return []
-        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
+        text = self.metrics_path.read_bytes().decode("utf-8", errors="replace")
+        lines = text.split("\n")
+        records = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if isinstance(record, dict):
+                records.append(record)
+            elif number < len(lines):  # not the unterminated last line: say so
+                warnings.warn(
+                    f"{self.metrics_path}: line {number} is not a JSON record; skipped",
+                    HSDWarning,
+                    stacklevel=2,
+                )
+        return records
 
     def write_json(self, name: str, obj: Any) -> Path:
         out = self.path / name
@@ -89,6 +211,9 @@ class RunDir:
         return out
 
     def write_text(self, name: str, text: str) -> Path:
+        """Write ``name`` atomically (temporary file, then rename)."""
         out = self.path / name
-        out.write_text(text)
+        tmp = self.path / f".{name}.{os.getpid()}.tmp"
+        tmp.write_text(text)
+        tmp.replace(out)
         return out
