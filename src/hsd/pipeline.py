@@ -188,6 +188,54 @@ def _model_kwargs(cfg: Config, data: PreparedData, init_threshold: float | None 
     }
 
 
+def network_bytes(
+    name: str, kwargs: dict, *, batch: int, steps: int, training: bool
+) -> tuple[int, int]:
+    """Estimated bytes of (weights, activations) of network ``name`` for ``batch`` samples of
+    ``steps`` frames: built and run on the ``meta`` device, so nothing is allocated.
+
+    Training counts the weights four times (weights, gradients, two Adam moments) and the
+    activations twice (kept for backward, their gradients); inference counts each once.
+    """
+    with torch.device("meta"):
+        shell = create_model(name, **kwargs)
+    weights = sum(t.numel() * t.element_size() for t in shell.state_dict().values())
+    total = [0]
+
+    def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
+        if isinstance(output, torch.Tensor):
+            total[0] += output.numel() * 4
+
+    leaves = [m for m in shell.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        p, side = int(kwargs["in_channels"]), int(kwargs["input_size"])
+        with torch.no_grad():
+            shell(torch.empty(steps, batch, p, side, side, device="meta"))
+    finally:
+        for h in handles:
+            h.remove()
+    return (4 if training else 1) * weights, (2 if training else 1) * total[0]
+
+
+def _admit_network(
+    name: str, kwargs: dict, *, batch: int, steps: int, training: bool, keys: str
+) -> None:
+    """:func:`hsd.runtime.admit` the network a stage is about to build and run."""
+    try:
+        weights, activations = network_bytes(
+            name, kwargs, batch=batch, steps=steps, training=training
+        )
+    except (TypeError, ValueError, RuntimeError, HSDError) as exc:
+        raise ConfigError(f"model.name={name}: cannot build it with {kwargs} ({exc})") from None
+    admit(
+        weights + activations,
+        f"{keys}: {'training' if training else 'running'} the '{name}' network on batches of "
+        f"{batch} x {steps} frames",
+        hint="lower the batch size, model.width, data.size or the number of steps",
+    )
+
+
 def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
     """Rebuild the network a checkpoint describes and load its weights.
 
@@ -640,6 +688,14 @@ def train_teacher(
     data = data or prepare_data(cfg)
     run, device = _start_run(cfg, out, data)
     spec = {"name": cfg.model.name, "kwargs": _model_kwargs(cfg, data)}
+    _admit_network(
+        spec["name"],
+        spec["kwargs"],
+        batch=cfg.data.batch_size,
+        steps=data.frames,
+        training=True,
+        keys=f"data.batch_size={cfg.data.batch_size}, model.width={cfg.model.width}",
+    )
     model = create_model(spec["name"], **spec["kwargs"]).to(device)
     train_feed, val_feed = _feeds(cfg, data, steps=0, protocol="prefix", teacher=True)
     _fit(
@@ -714,6 +770,14 @@ def distill(
             f"{ckpt['manifest_hash'][:12]} != {data.manifest.hash[:12]}); its validation/test "
             "samples would leak into fine-tuning"
         )
+    _admit_network(
+        ckpt["model"]["name"],
+        ckpt["model"]["kwargs"],
+        batch=cfg.data.batch_size,
+        steps=max(cfg.distill.steps, data.frames),
+        training=True,
+        keys=f"data.batch_size={cfg.data.batch_size}",
+    )
     teacher = model_from_checkpoint(ckpt).to(device).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -768,6 +832,14 @@ def train_baseline(
     run, device = _start_run(cfg, out, data)
     b = cfg.baseline
     spec = {"name": cfg.model.name, "kwargs": _model_kwargs(cfg, data, b.threshold)}
+    _admit_network(
+        spec["name"],
+        spec["kwargs"],
+        batch=cfg.data.batch_size,
+        steps=b.steps,
+        training=True,
+        keys=f"data.batch_size={cfg.data.batch_size}, model.width={cfg.model.width}",
+    )
     model = convert_to_snn(create_model(spec["name"], **spec["kwargs"])).to(device)
     train_feed, val_feed = _feeds(cfg, data, steps=b.steps, protocol=b.protocol, teacher=False)
     loss_fn = make_loss("tet", lamb=b.tet_lamb) if b.loss == "tet" else make_loss("ce")
@@ -913,6 +985,14 @@ def evaluate_checkpoint(
         )
     require(ckpt, "hsd evaluate", classes=data.classes)
     device = resolve_device(cfg.device)
+    _admit_network(
+        ckpt["model"]["name"],
+        ckpt["model"]["kwargs"],
+        batch=cfg.evaluate.batch_size,
+        steps=max(steps),
+        training=False,
+        keys=f"evaluate.batch_size={cfg.evaluate.batch_size}, --steps {max(steps)}",
+    )
     model = model_from_checkpoint(ckpt).to(device)
     result = evaluate_model(
         model,

@@ -113,7 +113,12 @@ class EventDataset:
         rows = []
         for s in self.samples:
             if s.path not in sizes:
-                sizes[s.path] = s.path.stat().st_size
+                try:
+                    sizes[s.path] = s.path.stat().st_size
+                except OSError as exc:
+                    raise DatasetError(
+                        f"{self.name}: {s.path}: cannot read ({exc.strerror or exc})"
+                    ) from None
             rows.append([s.key, s.label, s.split, sizes[s.path], s.t_range_us])
         rows.sort(key=lambda row: row[0])
         return _sha256_json([self.name, list(self.sensor_size), self.classes, rows])

@@ -25,15 +25,48 @@ __all__ = ["CIFAR10DVS", "NMNIST", "DVSGesture", "NCaltech101", "SJFrames"]
 def _require_dir(cls: type[EventDataset], root: Path | None) -> Path:
     if root is None:
         raise cls.layout_error(None, "this dataset needs a root folder (--root / data.root)")
-    if not root.exists():
+    try:
+        exists, is_dir = root.exists(), root.is_dir()
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long
+        raise DatasetError(f"{cls.name}: {root!r}: not a usable path ({exc})") from None
+    if not exists:
         raise cls.layout_error(root, "folder not found")
-    if not root.is_dir():
+    if not is_dir:
         raise cls.layout_error(root, "not a folder")
     return root
 
 
-def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in suffixes)
+def _shown(path: Path) -> str:
+    """``path`` printable whatever its bytes (undecodable bytes as ``\\xNN`` escapes)."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _listing(cls_name: str, folder: Path) -> list[Path]:
+    """The entries of ``folder``; an unreadable folder or a name that is not UTF-8 (sample keys
+    and class names must be the same text on every machine) raises :class:`DatasetError`."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        raise DatasetError(
+            f"{cls_name}: {_shown(folder)}: cannot list the folder "
+            f"({exc.strerror or exc}); check its access rights"
+        ) from None
+    for entry in entries:
+        try:
+            entry.name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DatasetError(
+                f"{cls_name}: {_shown(entry)}: the name is not valid UTF-8; rename it"
+            ) from None
+    return entries
+
+
+def _files(folder: Path, suffixes: tuple[str, ...], cls_name: str = "dataset") -> list[Path]:
+    return [
+        f
+        for f in _listing(cls_name, folder)
+        if f.suffix.lower() in suffixes and not f.name.startswith(".") and f.is_file()
+    ]
 
 
 def _class_samples(
@@ -50,7 +83,7 @@ def _class_samples(
         class_dir = folder / name
         if not class_dir.is_dir():
             raise cls.layout_error(root, f"class folder {class_dir} is missing")
-        files = _files(class_dir, suffixes)
+        files = _files(class_dir, suffixes, cls.name)
         if not files:
             raise DatasetError(
                 f"{cls.name}: class folder {class_dir} holds no {'/'.join(suffixes)} files"
@@ -59,8 +92,10 @@ def _class_samples(
     return samples
 
 
-def _subdirs(folder: Path) -> list[str]:
-    return sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+def _subdirs(folder: Path, cls_name: str = "dataset") -> list[str]:
+    return sorted(
+        d.name for d in _listing(cls_name, folder) if d.is_dir() and not d.name.startswith(".")
+    )
 
 
 def _read_events(path: Path, sensor_size: tuple[int, int] | None) -> Events:
@@ -223,14 +258,28 @@ DvsGesture/            (pass this folder, or its parent, as the root)
             listing = root / f"trials_to_{split}.txt"
             if not listing.is_file():
                 raise self.layout_error(root, f"no {listing.name}")
-            for line in listing.read_text(encoding="utf-8").splitlines():
+            try:
+                text = listing.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise DatasetError(
+                    f"{self.name}: {listing}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+                ) from None
+            except OSError as exc:
+                raise DatasetError(
+                    f"{self.name}: {listing}: cannot read ({exc.strerror})"
+                ) from None
+            for line in text.splitlines():
                 name = line.strip()
                 if not name:
                     continue
                 if name in split_of:
                     raise DatasetError(f"{self.name}: {name} is listed twice in {root}")
                 split_of[name] = split
-        recordings = sorted(f.name for f in root.glob("user*_*.aedat") if f.is_file())
+        recordings = sorted(
+            f.name
+            for f in _listing(self.name, root)
+            if f.name.startswith("user") and f.suffix == ".aedat" and f.is_file()
+        )
         for name in recordings:
             if name not in split_of:
                 raise DatasetError(
@@ -332,4 +381,29 @@ class SJFrames(EventDataset):
                 f"{self.name}: {path} holds frames of shape {tuple(frames.shape)}, "
                 f"the others {self.frame_shape}"
             )
+        return check_counts(frames, f"{self.name}: {path}")
+
+
+MAX_COUNT = 2**31 - 1  # the widest count hsd's frame store holds (int32)
+
+
+def check_counts(frames: np.ndarray, where: str) -> np.ndarray:
+    """``frames`` if they are event counts (whole, finite, in ``[0, MAX_COUNT]``), else
+    :class:`DatasetError` naming ``where``: negative or huge counts are refused, never wrapped."""
+    if frames.size == 0 or frames.dtype.kind == "b":
         return frames
+    if frames.dtype.kind == "f":
+        if not np.all(np.isfinite(frames)):
+            raise DatasetError(f"{where}: frames hold NaN or infinite values, not event counts")
+        if not np.all(frames == np.floor(frames)):
+            raise DatasetError(f"{where}: frames hold fractional values, not event counts")
+    elif frames.dtype.kind not in "iu":
+        raise DatasetError(f"{where}: frames of dtype {frames.dtype} are not event counts")
+    low, high = frames.min(), frames.max()
+    if low < 0:
+        raise DatasetError(f"{where}: frames hold negative counts (down to {low}); refused")
+    if high > MAX_COUNT:
+        raise DatasetError(
+            f"{where}: frames hold counts up to {high}, above {MAX_COUNT}; refused, never wrapped"
+        )
+    return frames
