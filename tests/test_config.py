@@ -80,9 +80,7 @@ def test_config_with_copies_changes_and_validates():
     changed = config_with(base, distill__loss="anytime", distill__steps=10, seed=3)
     assert (changed.distill.loss, changed.distill.steps, changed.seed) == ("anytime", 10, 3)
     assert (base.distill.loss, base.seed) == ("skd", 0)  # the original is untouched
-    with pytest.raises(
-        ConfigError, match=r"distill\.los: unknown .* 'distill\.loss'"
-    ):
+    with pytest.raises(ConfigError, match=r"distill\.los: unknown .* 'distill\.loss'"):
         config_with(base, distill__los="ce")
     with pytest.raises(ConfigError, match=r"distill\.prefix_weights"):
         config_with(base, distill__prefix_weights="linear")

@@ -68,6 +68,7 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "config_with",
+    "iter_settings",
     "load_config",
     "load_yaml",
     "nearest",
@@ -502,6 +503,19 @@ def _check_all(obj: Any, where: str) -> None:
             continue
         spec, kind = _field_setting(obj, f)
         setattr(obj, f.name, spec.check(kind, value, f"{where}{f.name}"))
+
+
+def iter_settings(obj: Any = None, where: str = "") -> Any:
+    """Every key of the configuration: ``(dotted name, Setting, kind, default)`` in order,
+    e.g. ``("data.limit", Setting(min=0, ...), int, 0)`` (the fuzz tests walk this)."""
+    obj = Config() if obj is None else obj
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if is_dataclass(value):
+            yield from iter_settings(value, f"{where}{f.name}.")
+        else:
+            spec, kind = _field_setting(obj, f)
+            yield f"{where}{f.name}", spec, kind, value
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

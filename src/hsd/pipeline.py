@@ -759,11 +759,11 @@ def distill(
     ``out``, ``resume``, ``force``, ``replace``: as for :func:`train_teacher`. The teacher must be
     an ANN teacher checkpoint with the classes of the data."""
     _prepare_out(out, resume=resume, force=force, replace=replace)
-    require(load_checkpoint(teacher_path), "distill --teacher", spiking=False, stages=("teacher",))
+    ckpt = load_checkpoint(teacher_path)
+    require(ckpt, "distill --teacher", spiking=False, stages=("teacher",))
+    teacher = model_from_checkpoint(ckpt)  # architecture and weights checked before any work
     data = data or prepare_data(cfg)
-    run, device = _start_run(cfg, out, data)
-    ckpt = load_checkpoint(teacher_path, map_location=device)
-    require(ckpt, "distill --teacher", spiking=False, stages=("teacher",), classes=data.classes)
+    require(ckpt, "distill --teacher", classes=data.classes)
     if ckpt.get("manifest_hash") not in (None, data.manifest.hash):
         raise ConfigError(
             f"{ckpt['path']}: the teacher was trained on another split (manifest "
@@ -778,7 +778,8 @@ def distill(
         training=True,
         keys=f"data.batch_size={cfg.data.batch_size}",
     )
-    teacher = model_from_checkpoint(ckpt).to(device).eval()
+    run, device = _start_run(cfg, out, data)
+    teacher = teacher.to(device).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
     student = convert_to_snn(teacher).to(device)
@@ -985,6 +986,7 @@ def evaluate_checkpoint(
         )
     require(ckpt, "hsd evaluate", classes=data.classes)
     device = resolve_device(cfg.device)
+    model = model_from_checkpoint(ckpt)
     _admit_network(
         ckpt["model"]["name"],
         ckpt["model"]["kwargs"],
@@ -993,7 +995,7 @@ def evaluate_checkpoint(
         training=False,
         keys=f"evaluate.batch_size={cfg.evaluate.batch_size}, --steps {max(steps)}",
     )
-    model = model_from_checkpoint(ckpt).to(device)
+    model = model.to(device)
     result = evaluate_model(
         model,
         data,

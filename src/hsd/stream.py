@@ -35,6 +35,7 @@ steps used, for a sweep of thresholds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -206,7 +207,9 @@ class StreamClassifier:
             raise ConfigError("give exactly one of frame_events (events per frame) or frame_ms")
         if frame_events is not None and (isinstance(frame_events, bool) or int(frame_events) < 1):
             raise ConfigError(f"frame_events must be a positive integer, got {frame_events!r}")
-        if frame_ms is not None and not round(float(frame_ms) * 1000) >= 1:
+        if frame_ms is not None and not (
+            math.isfinite(float(frame_ms)) and round(float(frame_ms) * 1000) >= 1
+        ):
             raise ConfigError(f"frame_ms must be at least 0.001 ms (1 us), got {frame_ms!r}")
         ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
         self.checkpoint = ckpt

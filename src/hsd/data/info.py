@@ -137,5 +137,5 @@ def show_sample(
     )
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, facecolor="white")
+    fig.savefig(out, facecolor="white", format="png")  # exactly at out, whatever its suffix
     return out

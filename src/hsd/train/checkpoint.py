@@ -176,9 +176,9 @@ def _torch_load(path: Path, map_location: Any) -> Any:
         raise CheckpointError(
             f"{path}: truncated or corrupted checkpoint (it declares more data than fits in memory)"
         ) from None
-    except OSError as exc:
+    except PermissionError as exc:
         raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as exc:
         raise CheckpointError(
             f"{path}: truncated or corrupted checkpoint ({_short(exc)})"
         ) from None

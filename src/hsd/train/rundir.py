@@ -13,7 +13,7 @@
 
 Never losing a run (:func:`prepare_run_dir`, called by every training stage before any work):
 
-* a folder that already holds a run (any of the files above) is refused, unless ``resume``
+* a folder that already holds a run (a checkpoint or logged metrics) is refused, unless ``resume``
   (continue it from ``checkpoints/last.pt``, which must exist and load) or ``force`` (the old
   run is *moved aside* to ``<path>.old-<N>``, never deleted); ``replace`` (for the demo's and
   the benchmarks' own scratch folders only) writes over it;
@@ -37,20 +37,22 @@ from hsd import __version__
 from hsd.config import Config, save_config
 from hsd.errors import HSDWarning, RunDirError
 
-__all__ = ["RUN_FILES", "RunDir", "prepare_run_dir"]
-
-RUN_FILES = ("config.yaml", "environment.json", "manifest.json", "metrics.jsonl", "checkpoints")
+__all__ = ["RunDir", "prepare_run_dir"]
 
 
 def _holds_run(path: Path) -> list[str]:
+    """What makes ``path`` a run worth keeping: checkpoints or logged metrics. A folder with only
+    config.yaml / manifest.json / environment.json (a start that failed before its first
+    epoch) holds nothing to lose and is written over."""
     found = []
-    for name in RUN_FILES:
-        target = path / name
-        if name == "checkpoints":
-            if target.is_dir() and any(p.suffix == ".pt" for p in target.iterdir()):
-                found.append(name + "/")
-        elif target.exists():
-            found.append(name)
+    checkpoints = path / "checkpoints"
+    if checkpoints.is_dir():
+        found += [
+            f"checkpoints/{p.name}" for p in sorted(checkpoints.iterdir()) if p.suffix == ".pt"
+        ]
+    metrics = path / "metrics.jsonl"
+    if metrics.is_file() and metrics.stat().st_size > 0:
+        found.append("metrics.jsonl")
     return found
 
 
