@@ -592,9 +592,16 @@ def _prepare_out(out: str | Path, *, resume: bool, force: bool, replace: bool) -
                 (run / name).unlink(missing_ok=True)
 
 
-def _start_run(cfg: Config, out: str | Path, data: PreparedData) -> tuple[RunDir, torch.device]:
+def _start_run(
+    cfg: Config, out: str | Path, data: PreparedData, *, resume_stage: str | None = None
+) -> tuple[RunDir, torch.device]:
     """Join the torchrun process group (if any), seed, pick the device, and (rank 0 only)
-    write config.yaml, manifest.json and environment.json into the run directory."""
+    write config.yaml, manifest.json and environment.json into the run directory.
+
+    ``resume_stage``: the run is resumed as this stage; its ``last.pt`` is checked
+    (:func:`_resumable`) before anything is written, so a refused resume changes no file."""
+    if resume_stage is not None and int(os.environ.get("RANK", "0") or 0) == 0:
+        _resumable(_RankRun(out), cfg, resume_stage, data)
     device = dist.setup(cfg.device)
     if cfg.amp != "none" and device.type != "cuda":
         raise ConfigError(f"amp={cfg.amp} needs CUDA; this run is on {device} (set amp=none)")
@@ -686,7 +693,7 @@ def train_teacher(
     ``replace`` writes over it (for scratch folders such as the demo's)."""
     _prepare_out(out, resume=resume, force=force, replace=replace)
     data = data or prepare_data(cfg)
-    run, device = _start_run(cfg, out, data)
+    run, device = _start_run(cfg, out, data, resume_stage="teacher" if resume else None)
     spec = {"name": cfg.model.name, "kwargs": _model_kwargs(cfg, data)}
     _admit_network(
         spec["name"],
@@ -778,7 +785,9 @@ def distill(
         training=True,
         keys=f"data.batch_size={cfg.data.batch_size}",
     )
-    run, device = _start_run(cfg, out, data)
+    run, device = _start_run(
+        cfg, out, data, resume_stage=f"distill-{cfg.distill.loss}" if resume else None
+    )
     teacher = teacher.to(device).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -830,7 +839,9 @@ def train_baseline(
     ``out``, ``resume``, ``force``, ``replace``: as for :func:`train_teacher`."""
     _prepare_out(out, resume=resume, force=force, replace=replace)
     data = data or prepare_data(cfg)
-    run, device = _start_run(cfg, out, data)
+    run, device = _start_run(
+        cfg, out, data, resume_stage=f"baseline-{cfg.baseline.loss}" if resume else None
+    )
     b = cfg.baseline
     spec = {"name": cfg.model.name, "kwargs": _model_kwargs(cfg, data, b.threshold)}
     _admit_network(
