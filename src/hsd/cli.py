@@ -34,7 +34,6 @@ from hsd.errors import HSDError, HSDWarning
 from hsd.runtime import keep_freed_memory
 
 EXIT_ERROR = 2
-ONNX_OPSETS = (9, 20)  # opsets the TorchScript exporter writes for these networks
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell tool killed by SIGPIPE returns
 
 
@@ -394,9 +393,9 @@ def _add_stream_export_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--opset",
-        type=argtype(int, min=ONNX_OPSETS[0], max=ONNX_OPSETS[1]),
+        type=argtype(int, min=13, max=20),
         default=17,
-        help=f"ONNX opset version ({ONNX_OPSETS[0]}..{ONNX_OPSETS[1]})",
+        help="ONNX opset version (13..20, hsd.export.ONNX_OPSETS)",
     )
     p.set_defaults(func=_cmd_export_onnx)
     p = export_sub.add_parser("nir", help="NIR graph (refused: the neuron model has no NIR form)")

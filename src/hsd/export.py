@@ -60,6 +60,9 @@ __all__ = [
 ]
 
 
+ONNX_OPSETS = (13, 20)  # opsets the TorchScript exporter writes for these networks
+
+
 class ExportError(HSDError, ValueError):
     """A network cannot be exported to the requested format, or a needed package is missing."""
 
@@ -132,6 +135,11 @@ def export_onnx(
         ) from None
     if batch_size < 1:
         raise ExportError(f"batch_size must be >= 1, got {batch_size}")
+    if not ONNX_OPSETS[0] <= opset <= ONNX_OPSETS[1]:
+        raise ExportError(
+            f"opset {opset}: these networks export with ONNX opsets {ONNX_OPSETS[0]} to "
+            f"{ONNX_OPSETS[1]} (aten::unflatten needs 13)"
+        )
     ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
     step = OnnxStep(model_from_checkpoint(ckpt))
     kwargs = ckpt["model"]["kwargs"]
@@ -146,15 +154,24 @@ def export_onnx(
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(
-            step,
-            (torch.zeros(batch_size, *frame_shape), *state),
-            str(out),
-            input_names=inputs,
-            output_names=outputs,
-            opset_version=opset,
-            dynamo=False,
-        )
+        try:
+            torch.onnx.export(
+                step,
+                (torch.zeros(batch_size, *frame_shape), *state),
+                str(out),
+                input_names=inputs,
+                output_names=outputs,
+                opset_version=opset,
+                dynamo=False,
+            )
+        except OSError:
+            raise
+        except Exception as exc:  # the exporter's own errors (unsupported operator, opset)
+            where = ckpt.get("path", "<checkpoint>")
+            raise ExportError(
+                f"{where}: ONNX export at opset {opset} failed ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:200]})"
+            ) from None
     graph = onnx.load(str(out))
     metadata = {
         "hsd.classes": [str(c) for c in ckpt["classes"]],

@@ -120,7 +120,7 @@ def _raw(path: Path, payload: dict) -> None:
     torch.save(payload, path)
 
 
-@pytest.mark.parametrize("seed", range(SEEDS))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_flipped_bytes_are_detected_or_change_nothing(seed, runs, tmp_path):
     rng = random.Random(seed)
     for which in ("teacher", "converted"):
@@ -145,7 +145,7 @@ def test_flipped_bytes_are_detected_or_change_nothing(seed, runs, tmp_path):
         assert detected >= 60  # nearly every byte of a checkpoint is a weight
 
 
-@pytest.mark.parametrize("seed", range(SEEDS))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_every_command_refuses_a_damaged_checkpoint_naming_it(seed, runs, tmp_path):
     rng = random.Random(100 + seed)
     good = Path(runs["teacher"])
@@ -222,3 +222,16 @@ def test_an_old_checkpoint_without_digest_loads_with_a_warning_and_the_same_outp
     assert f"hsd: warning: {old}: written without a digest" in result.err
     strip = lambda text: text.replace(str(old), "X").replace(str(good), "X")  # noqa: E731
     assert strip(result.out) == strip(reference.out)
+
+
+def test_export_works_at_both_ends_of_the_opset_range_and_not_beyond(runs, tmp_path):
+    from hsd.export import ONNX_OPSETS
+
+    low, high = ONNX_OPSETS
+    for opset in (low, high):
+        out = tmp_path / f"step{opset}.onnx"
+        result = run_hsd(["export", "onnx", runs["converted"], out, "--opset", opset])
+        assert result.rc == 0 and out.is_file(), result
+    for opset in (low - 1, high + 1):
+        argv = ["export", "onnx", runs["converted"], tmp_path / "x.onnx", "--opset", opset]
+        assert_refused(run_hsd(argv), "--opset")

@@ -112,7 +112,7 @@ def _cases(seed: int) -> list[tuple[str, str, str]]:
     return cases
 
 
-@pytest.mark.parametrize("seed", range(SEEDS))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_every_key_refuses_bad_values_on_the_command_line(seed, tmp_path):
     cases = _cases(seed)
     assert len(cases) > 300  # every key, several faults each
@@ -124,7 +124,7 @@ def test_every_key_refuses_bad_values_on_the_command_line(seed, tmp_path):
         assert "Traceback" not in message
 
 
-@pytest.mark.parametrize("seed", range(SEEDS))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_every_key_refuses_bad_values_in_a_recipe(seed, tmp_path):
     rng = random.Random(1000 + seed)
     recipe = tmp_path / "recipe.yaml"
@@ -140,7 +140,7 @@ def test_every_key_refuses_bad_values_in_a_recipe(seed, tmp_path):
         assert_refused(result, str(recipe), key)
 
 
-@pytest.mark.parametrize("seed", range(SEEDS))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_near_miss_and_duplicate_keys_are_refused_with_the_nearest_name(seed, tmp_path):
     rng = random.Random(2000 + seed)
     recipe = tmp_path / "recipe.yaml"
@@ -168,7 +168,7 @@ def test_near_miss_and_duplicate_keys_are_refused_with_the_nearest_name(seed, tm
         assert f"key '{leaf}' is written twice" in message
 
 
-@pytest.mark.parametrize("seed", range(SEEDS))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_values_in_range_are_accepted_as_given(seed):
     rng = random.Random(3000 + seed)
     accepted = 0
@@ -202,7 +202,7 @@ def test_non_numeric_and_non_finite_options_are_refused(tmp_path):
             (["export", "onnx", ckpt, out, "--opset", value], "--opset"),
             (["export", "onnx", ckpt, out, "--batch-size", value], "--batch-size"),
         ]
-    for opset in (rng.randint(-100, 8), rng.randint(21, 1000)):
+    for opset in (rng.randint(-100, 12), rng.randint(21, 1000)):
         cases.append((["export", "onnx", ckpt, out, "--opset", str(opset)], "--opset"))
     for argv, option in cases:
         result = run_hsd(argv)

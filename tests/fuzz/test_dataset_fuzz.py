@@ -61,7 +61,7 @@ def _info(name: str, root: Path):
     return run_hsd(["data", "info", name, "--root", root, "--json"])
 
 
-@pytest.mark.parametrize("seed", range(SEEDS))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_nmnist_roots(seed, tmp_path, monkeypatch):
     rng = np.random.default_rng(seed)
     good = tmp_path / "good"
@@ -144,7 +144,7 @@ def _truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) - 2])
 
 
-@pytest.mark.parametrize("seed", range(SEEDS))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_sj_frames_values_are_refused_never_wrapped(seed, tmp_path):
     rng = np.random.default_rng(seed)
     good = make_sj(tmp_path / "good", rng)
