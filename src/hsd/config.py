@@ -351,7 +351,7 @@ class DataConfig:
     folds: int = setting(0, min=0, max=1000, doc="0 = off, else >= 2")
     fold: int = setting(0, min=0)  # which fold is the test fold when folds > 0
     batch_size: int = setting(32, min=1, max=1 << 20)
-    num_workers: int = setting(0, min=0, max=256)
+    num_workers: int = setting(0, min=0, max=256, doc="feed threads ahead, 0 = in the loop")
     cache_dir: str | None = setting(None, nonempty=True)
     # >0: keep only this many samples per split (smoke tests of recipes)
     limit: int = setting(0, min=0, doc="samples per split, 0 = all")

@@ -50,3 +50,37 @@ def test_crop_takes_a_window_and_resizes_it_back():
         Augment(crop=(7, 7))(x)
     with pytest.raises(ValueError):
         Augment(flip_p=1.5)
+
+
+def _reference(aug, x, generator):
+    """The per-sample loop the vectorised augmentation must equal, draw for draw."""
+    out = []
+    for sample in x:
+        flip = bool(torch.rand((), generator=generator) < aug.flip_p)
+        dy, dx = torch.randint(-aug.max_roll, aug.max_roll + 1, (2,), generator=generator).tolist()
+        if flip:
+            sample = sample.flip(-1)
+        sample = sample.roll((dy, dx), dims=(-2, -1))
+        if aug.crop is not None:
+            h, w = sample.shape[-2:]
+            top = int(torch.randint(0, h - aug.crop[0] + 1, (), generator=generator))
+            left = int(torch.randint(0, w - aug.crop[1] + 1, (), generator=generator))
+            rows = top + torch.arange(h) * aug.crop[0] // h
+            cols = left + torch.arange(w) * aug.crop[1] // w
+            sample = sample[..., rows[:, None], cols[None, :]]
+        out.append(sample)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vectorised_batch_equals_the_per_sample_loop(seed):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(3, 12)), int(rng.integers(3, 12))
+    crop = None if seed % 2 else (int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1)))
+    aug = Augment(flip_p=float(rng.uniform()), max_roll=int(rng.integers(0, 4)), crop=crop)
+    x = torch.from_numpy(rng.integers(0, 50, (5, 3, 2, h, w))).float()
+    got = aug(x, torch.Generator().manual_seed(seed))
+    want = _reference(aug, x, torch.Generator().manual_seed(seed))
+    assert torch.equal(got, want)

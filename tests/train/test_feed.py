@@ -93,3 +93,58 @@ def test_prefix_longer_than_frames_is_refused():
     frames, labels = _arrays(n=4)
     with pytest.raises(ValueError, match="5 steps requested but only 4 frames"):
         FrameFeed(frames, labels, np.arange(3), batch_size=2, student_steps=5)
+
+
+def _batches_equal(a, b):
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(x.index, y.index)
+        assert torch.equal(x.labels, y.labels)
+        for u, v in ((x.teacher, y.teacher), (x.student, y.student)):
+            assert (u is None) == (v is None)
+            if u is not None:
+                assert torch.equal(u, v)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_running_ahead_yields_the_same_batches_bit_for_bit(workers):
+    from hsd.data import Augment
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 9, (23, 4, 2, 8, 8)).astype(np.uint16)
+    labels = np.arange(23) % 5
+    rebinned = rng.integers(0, 9, (23, 2, 2, 8, 8)).astype(np.uint16)
+    kwargs = dict(
+        batch_size=4,
+        student_steps=2,
+        student_frames=rebinned,
+        shuffle=True,
+        seed=11,
+        augment=Augment(flip_p=0.5, max_roll=2, crop=(6, 5)),
+    )
+    sync = FrameFeed(frames, labels, np.arange(23), **kwargs)
+    ahead = FrameFeed(frames, labels, np.arange(23), num_workers=workers, **kwargs)
+    for epoch in range(3):
+        sync.set_epoch(epoch)
+        ahead.set_epoch(epoch)
+        _batches_equal(list(sync), list(ahead))
+    # resume in the middle of an epoch: the remaining batches of the whole epoch
+    sync.set_epoch(1)
+    whole = list(sync)
+    ahead.set_epoch(1, skip_batches=4)
+    _batches_equal(whole[4:], list(ahead))
+
+
+def test_abandoned_ahead_iterator_stops_cleanly():
+    frames, labels = _arrays(samples=40)
+    feed = FrameFeed(frames, labels, np.arange(40), batch_size=2, num_workers=2)
+    it = iter(feed)
+    first = next(it)
+    it.close()
+    assert first.index.tolist() == [0, 1]
+    assert len(list(feed)) == 20
+
+
+def test_num_workers_must_be_a_count():
+    frames, labels = _arrays()
+    with pytest.raises(ValueError, match="num_workers"):
+        FrameFeed(frames, labels, np.arange(7), batch_size=2, num_workers=-1)

@@ -58,33 +58,36 @@ class Augment:
         return self._batch(x, generator)
 
     def _batch(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Vectorised over the batch: the per-sample draws are made in the documented order
+        (so the transforms are those of a per-sample loop, bit for bit), then flip, roll and
+        crop are applied together as one gather of rows and columns, on ``x``'s device."""
+        batch = x.shape[0]
         height, width = x.shape[-2:]
         if self.crop is not None and (self.crop[0] > height or self.crop[1] > width):
             raise ValueError(f"crop {self.crop} is larger than the {height}x{width} frames")
-        out = []
-        for sample in x:
+        rows = torch.empty(batch, height, dtype=torch.long)
+        cols = torch.empty(batch, width, dtype=torch.long)
+        base_h, base_w = torch.arange(height), torch.arange(width)
+        for b in range(batch):
             flip = bool(torch.rand((), generator=generator) < self.flip_p)
             dy, dx = torch.randint(
                 -self.max_roll, self.max_roll + 1, (2,), generator=generator
             ).tolist()
+            # out[i, j] = in[(i - dy) % H, (j - dx) % W] after the roll, columns mirrored first.
+            r = (base_h - dy) % height
+            c = (base_w - dx) % width
             if flip:
-                sample = sample.flip(-1)
-            if dy or dx:
-                sample = sample.roll((dy, dx), dims=(-2, -1))
+                c = width - 1 - c
             if self.crop is not None:
-                sample = _random_crop(sample, self.crop, generator)
-            out.append(sample)
-        return torch.stack(out)
-
-
-def _random_crop(
-    sample: torch.Tensor, crop: tuple[int, int], generator: torch.Generator | None
-) -> torch.Tensor:
-    """A random ``crop`` window of ``sample [..., H, W]`` resized back to ``H x W`` (nearest)."""
-    height, width = sample.shape[-2:]
-    crop_h, crop_w = crop
-    top = int(torch.randint(0, height - crop_h + 1, (), generator=generator))
-    left = int(torch.randint(0, width - crop_w + 1, (), generator=generator))
-    rows = top + torch.arange(height) * crop_h // height
-    cols = left + torch.arange(width) * crop_w // width
-    return sample[..., rows[:, None], cols[None, :]]
+                crop_h, crop_w = self.crop
+                top = int(torch.randint(0, height - crop_h + 1, (), generator=generator))
+                left = int(torch.randint(0, width - crop_w + 1, (), generator=generator))
+                r = r[top + base_h * crop_h // height]
+                c = c[left + base_w * crop_w // width]
+            rows[b], cols[b] = r, c
+        rows, cols = rows.to(x.device), cols.to(x.device)
+        flat = x.reshape(batch, -1, height, width)
+        index_b = torch.arange(batch, device=x.device)[:, None, None, None]
+        index_c = torch.arange(flat.shape[1], device=x.device)[None, :, None, None]
+        out = flat[index_b, index_c, rows[:, None, :, None], cols[:, None, None, :]]
+        return out.reshape(x.shape)

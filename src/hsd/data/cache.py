@@ -7,14 +7,25 @@ contains the dataset fingerprint (keys, labels, file sizes), every frame paramet
 (:meth:`FrameSpec.key`) and the cache format version, so a changed parameter or dataset never
 serves stale frames. Entries are written into a temporary folder and renamed into place, so an
 interrupted build leaves no half entry behind.
+
+**Integrity.** Every entry also holds ``manifest.json``: the SHA-256 of each of its files and the
+fingerprint ``[size, mtime_ns]`` of every source file it was made from. Loading an entry checks
+both (hashing costs about 2 s per GB of frames): a rewritten source file (even of the same
+size), a flipped byte, a reshaped ``.npy`` header, altered labels, a missing or zero-byte file or
+an entry folder replaced by a file is reported as an :class:`~hsd.errors.HSDWarning` naming the
+entry and the fault, and the entry is rebuilt. Frame values are checked when they enter the
+cache: negative, non-finite, fractional or above ``2**31 - 1`` counts are a
+:class:`~hsd.errors.DatasetError` naming the sample.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,13 +34,15 @@ from tqdm.auto import tqdm
 
 from hsd.data.base import EventDataset
 from hsd.data.paths import cache_dir as default_cache_dir
-from hsd.errors import DatasetError
+from hsd.errors import DatasetError, HSDWarning
 from hsd.events.frames import FrameSpec, resize_nearest
 
 __all__ = ["FORMAT_VERSION", "FrameArrays", "FrameCache", "load_frames"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _UINT16_MAX = int(np.iinfo(np.uint16).max)
+_INT32_MAX = int(np.iinfo(np.int32).max)
+_ARRAY_FILES = ("frames.npy", "labels.npy", "end_times_us.npy", "keys.json")
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,17 +77,23 @@ class FrameCache:
         return self.root / dataset.name / name
 
     def load(self, dataset: EventDataset, spec: FrameSpec, progress: bool = True) -> FrameArrays:
-        """Read the entry, building it first if it does not exist (reads every raw sample)."""
+        """Read the entry, building it first if it does not exist (reads every raw sample); a
+        damaged or stale entry is rebuilt with a warning."""
+        _check_folder(self.root)
         path = self.path(dataset, spec)
-        if not path.is_dir():
-            self._build(dataset, spec, path, progress)
-        arrays = _read_entry(path)
-        if arrays is None or arrays.keys != dataset.keys:
-            shutil.rmtree(path, ignore_errors=True)
-            self._build(dataset, spec, path, progress)
-            arrays = _read_entry(path)
-            if arrays is None:
-                raise DatasetError(f"{dataset.name}: frame cache {path} cannot be read back")
+        if path.exists() or path.is_symlink():
+            arrays, fault = _read_entry(path, dataset)
+            if arrays is not None:
+                return arrays
+            warnings.warn(f"frame cache {path}: {fault}; rebuilding it", HSDWarning, stacklevel=2)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        self._build(dataset, spec, path, progress)
+        arrays, fault = _read_entry(path, dataset)
+        if arrays is None:
+            raise DatasetError(f"{dataset.name}: frame cache {path} cannot be read back: {fault}")
         return arrays
 
     def _build(self, dataset: EventDataset, spec: FrameSpec, path: Path, progress: bool) -> None:
@@ -126,6 +145,7 @@ def _sample_frames(dataset: EventDataset, spec: FrameSpec, index: int):
             raise DatasetError(f"{dataset.name}: {path} holds frames that are not event counts")
     elif frames.dtype.kind not in "iu":
         raise DatasetError(f"{dataset.name}: {path} holds frames of dtype {frames.dtype}")
+    _check_counts(dataset, index, frames)
     frames = frames.astype(np.int64)
     if spec.size is not None and tuple(frames.shape[-2:]) != spec.size:
         frames = resize_nearest(frames, spec.size, spec.resize)
@@ -148,6 +168,7 @@ def _integrate_all(dataset: EventDataset, spec: FrameSpec, folder: Path, progres
     )
     for i in bar:
         frames, end_times[i] = _sample_frames(dataset, spec, i)
+        _check_counts(dataset, i, frames)
         if out is None:
             out = np.lib.format.open_memmap(
                 frames_path, mode="w+", dtype=np.uint16, shape=(n, *frames.shape)
@@ -168,6 +189,67 @@ def _integrate_all(dataset: EventDataset, spec: FrameSpec, folder: Path, progres
     np.save(folder / "labels.npy", dataset.labels)
     np.save(folder / "end_times_us.npy", end_times)
     (folder / "keys.json").write_text(json.dumps(dataset.keys), "utf-8")
+    manifest = {
+        "format": FORMAT_VERSION,
+        "sha256": {name: _file_sha256(folder / name) for name in _ARRAY_FILES},
+        "sources": _source_fingerprints(dataset),
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+
+
+def _check_counts(dataset: EventDataset, index: int, frames: np.ndarray) -> None:
+    """Refuse frames that are not event counts storable in the cache, naming the sample."""
+    if frames.size == 0:
+        return
+    where = f"{dataset.name}: sample {dataset.samples[index].key} ({dataset.samples[index].path})"
+    if frames.dtype.kind == "f":
+        if not np.all(np.isfinite(frames)):
+            raise DatasetError(f"{where}: frames hold non-finite values (NaN or overflow)")
+        if not np.all(frames == np.round(frames)):
+            raise DatasetError(f"{where}: frames hold fractional values, not event counts")
+    elif frames.dtype.kind not in "iub":
+        raise DatasetError(f"{where}: frames of dtype {frames.dtype} are not event counts")
+    low, high = frames.min(), frames.max()
+    if low < 0:
+        raise DatasetError(f"{where}: frames hold negative counts (down to {low})")
+    if high > _INT32_MAX:
+        raise DatasetError(f"{where}: frames hold counts up to {high}, above 2**31 - 1")
+
+
+def _check_folder(root: Path) -> None:
+    """Refuse a cache folder (or one of its parents) that exists as something else."""
+    for folder in (root, *root.parents):
+        if folder.exists() or folder.is_symlink():
+            if not folder.is_dir():
+                raise DatasetError(
+                    f"data.cache_dir: {folder} is a file, not a folder; remove it or set "
+                    "data.cache_dir (or HSD_CACHE_DIR) to a folder"
+                )
+            return
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _source_fingerprints(dataset: EventDataset) -> dict[str, list[int]]:
+    """``{source path: [size in bytes, mtime in ns]}`` of every file the samples are read from."""
+    out: dict[str, list[int]] = {}
+    for sample in dataset.samples:
+        key = str(sample.path)
+        if key not in out:
+            try:
+                stat = sample.path.stat()
+            except OSError as exc:
+                raise DatasetError(
+                    f"{dataset.name}: {sample.path}: cannot read ({exc.strerror or exc})"
+                ) from None
+            out[key] = [int(stat.st_size), int(stat.st_mtime_ns)]
+    return out
 
 
 def _widen(out: np.ndarray, folder: Path, done: int) -> np.ndarray:
@@ -181,15 +263,37 @@ def _widen(out: np.ndarray, folder: Path, done: int) -> np.ndarray:
     return wide
 
 
-def _read_entry(path: Path) -> FrameArrays | None:
-    """The arrays of a complete entry, or None when a file is missing or inconsistent."""
+def _read_entry(path: Path, dataset: EventDataset) -> tuple[FrameArrays | None, str]:
+    """``(arrays, "")`` of a complete, intact and current entry, else ``(None, the fault)``."""
+    if not path.is_dir():
+        return None, "the entry is a file, not a folder"
+    try:
+        manifest = json.loads((path / "manifest.json").read_text("utf-8"))
+        sums, sources = manifest["sha256"], manifest["sources"]
+        if manifest.get("format") != FORMAT_VERSION or not isinstance(sums, dict):
+            return None, "manifest.json is of another format"
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, "manifest.json is missing or unreadable"
+    if sources != _source_fingerprints(dataset):
+        return None, "source files changed since the entry was built (size or modification time)"
+    for name in _ARRAY_FILES:
+        try:
+            actual = _file_sha256(path / name)
+        except OSError:
+            return None, f"{name} is missing or unreadable"
+        if actual != sums.get(name):
+            return None, f"{name} does not match its checksum (damaged)"
     try:
         frames = np.load(path / "frames.npy", mmap_mode="r")
         labels = np.load(path / "labels.npy")
         end_times = np.load(path / "end_times_us.npy")
         keys = json.loads((path / "keys.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
+    except (OSError, ValueError, EOFError):
+        return None, "an array file cannot be read"
+    if frames.dtype not in (np.uint16, np.int32) or labels.dtype != np.int64 or frames.ndim != 5:
+        return None, "an array has the wrong type or shape"
     if not (frames.shape[0] == labels.shape[0] == end_times.shape[0] == len(keys)):
-        return None
-    return FrameArrays(frames, labels, end_times, keys, path)
+        return None, "its arrays disagree on the number of samples"
+    if keys != dataset.keys or not np.array_equal(labels, dataset.labels):
+        return None, "its samples or labels differ from the dataset's"
+    return FrameArrays(frames, labels, end_times, keys, path), ""
