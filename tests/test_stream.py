@@ -295,18 +295,22 @@ def test_cli_stream_json_and_text(ckpt_path, tmp_path, capsys):
     args = ["--no-exit", "--max-steps", "2", "--frame-events", "50"]
     assert main(["stream", str(ckpt_path), str(path), *args]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"{path}: 2000 events; frame events 50 per frame"
-    assert len(out) == 4 and out[2].startswith("step   2")
-    assert out[-1].startswith("final: ") and out[-1].endswith("(early exit)")
-    assert "after 2 steps" in out[-1] and "100 of 2000 events" in out[-1]
+    assert out[0] == f"{path}: file; frame events 50 per frame"
+    assert len(out) == 5 and out[2].startswith("step   2")
+    assert out[-2].startswith("final: ") and out[-2].endswith("(early exit)")
+    # the file is read in chunks of 1024 events: the first one completes both steps
+    assert "after 2 steps" in out[-2] and "100 events (1024 received)" in out[-2]
+    assert out[-1].startswith("latency from arrival to decision: median ")
+    assert out[-1].endswith("ms over 2 decisions")
 
     assert main(["stream", str(ckpt_path), str(path), "--frame-events", "3000"]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == [
-        "no decision: the 2000 events do not complete one frame (--flush counts a partial frame)"
+        "no decision: the 2000 events received do not complete one frame "
+        "(--flush counts a partial frame)"
     ]
     assert main(["stream", str(ckpt_path), str(path), "--frame-events", "3000", "--flush"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 3 and "2000 of 2000 events" in out[-1]
+    assert len(out) == 4 and "2000 events (2000 received)" in out[-2]
 
     assert main(["stream", str(ckpt_path), str(tmp_path / "missing.bin")]) == 2
     assert main(["stream", str(ckpt_path), str(path), "--exit-confidence", "2"]) == 2

@@ -36,3 +36,13 @@ class CheckpointError(HSDError, ValueError):
 
 class ConversionError(HSDError, ValueError):
     """A network cannot be converted to a spiking one (max pooling, ReLU, no QCFS layer)."""
+
+
+class SourceError(HSDError, ValueError):
+    """An event source (a file, ``dv://HOST:PORT`` or ``camera[:SERIAL]``) cannot be opened or
+    read. The message names the source as the user gave it, then the fault."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        self.source = str(source)
+        self.problem = problem
+        super().__init__(f"{self.source}: {problem}")
