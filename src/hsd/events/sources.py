@@ -290,7 +290,8 @@ class DVInputSource(EventSource):
             except RuntimeError as exc:
                 raise SourceError(self.name, f"reading failed: {_dv_message(exc)}") from None
             if batch is None:
-                if not running:
+                if not running:  # the sender closed: let go of the connection now
+                    self.close()
                     return
                 time.sleep(self.poll_s)
                 continue
