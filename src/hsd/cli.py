@@ -234,7 +234,7 @@ def _format_decision(d) -> str:
 
 def _cmd_stream(args: argparse.Namespace) -> int:
     from hsd.errors import SourceError
-    from hsd.events.sources import count_events, open_source
+    from hsd.events.sources import count_events, open_source, parse_source
     from hsd.stream import (
         ExitPolicy,
         StreamClassifier,
@@ -252,16 +252,17 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
     )
     ckpt = load_checkpoint(args.checkpoint)
+    framed = args.frame_events is not None or args.frame_ms is not None
+    if not framed and parse_source(args.source)[0] != "file":  # refused before connecting
+        raise SourceError(
+            args.source,
+            "a live stream has no known length to cut as training did: give "
+            "--frame-events K or --frame-ms W",
+        )
     source = open_source(args.source, realtime=args.realtime)
     with source:
-        if args.frame_events is not None or args.frame_ms is not None:
+        if framed:
             framing = {"frame_events": args.frame_events, "frame_ms": args.frame_ms}
-        elif source.live:
-            raise SourceError(
-                args.source,
-                "a live stream has no known length to cut as training did: give "
-                "--frame-events K or --frame-ms W",
-            )
         else:  # a file: cut it as training cut each recording (N frames), counted in chunks
             framing = training_framing(ckpt, count_events(source.path))
         sensor = args.sensor_size or training_sensor_size(ckpt) or source.sensor_size
