@@ -26,6 +26,7 @@ from hsd.stream import (
     open_recording,
     replay,
     running_scores,
+    stream_source,
     training_framing,
 )
 from hsd.train.checkpoint import load_checkpoint, save_checkpoint
@@ -295,18 +296,22 @@ def test_cli_stream_json_and_text(ckpt_path, tmp_path, capsys):
     args = ["--no-exit", "--max-steps", "2", "--frame-events", "50"]
     assert main(["stream", str(ckpt_path), str(path), *args]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"{path}: 2000 events; frame events 50 per frame"
-    assert len(out) == 4 and out[2].startswith("step   2")
-    assert out[-1].startswith("final: ") and out[-1].endswith("(early exit)")
-    assert "after 2 steps" in out[-1] and "100 of 2000 events" in out[-1]
+    assert out[0] == f"{path}: file; frame events 50 per frame"
+    assert len(out) == 5 and out[2].startswith("step   2")
+    assert out[-2].startswith("final: ") and out[-2].endswith("(early exit)")
+    # the file is read in chunks of 1024 events: the first one completes both steps
+    assert "after 2 steps" in out[-2] and "100 events (1024 received)" in out[-2]
+    assert out[-1].startswith("latency from arrival to decision: median ")
+    assert out[-1].endswith("ms over 2 decisions")
 
     assert main(["stream", str(ckpt_path), str(path), "--frame-events", "3000"]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == [
-        "no decision: the 2000 events do not complete one frame (--flush counts a partial frame)"
+        "no decision: the 2000 events received do not complete one frame "
+        "(--flush counts a partial frame)"
     ]
     assert main(["stream", str(ckpt_path), str(path), "--frame-events", "3000", "--flush"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 3 and "2000 of 2000 events" in out[-1]
+    assert len(out) == 4 and "2000 events (2000 received)" in out[-2]
 
     assert main(["stream", str(ckpt_path), str(tmp_path / "missing.bin")]) == 2
     assert main(["stream", str(ckpt_path), str(path), "--exit-confidence", "2"]) == 2
@@ -362,3 +367,181 @@ def test_cli_stream_bad_files_name_the_file(ckpt_path, tmp_path, capsys):
         assert "Traceback" not in err
     assert main(["stream", str(tmp_path / "none.pt"), str(truncated)]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+# --- sources: files in chunks, DV network streams, Ctrl-C -------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+DV_SEND = REPO / "benchmarks" / "dv_send.py"
+try:
+    import dv_processing  # noqa: F401
+
+    HAVE_DV = True
+except ImportError:
+    HAVE_DV = False
+needs_dv = pytest.mark.skipif(not HAVE_DV, reason="dv-processing (extra 'live') not installed")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_sender(path: Path, *args: str):
+    """benchmarks/dv_send.py serving ``path`` on a free loopback port, once it listens."""
+    import subprocess
+    import sys
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(DV_SEND), str(path), str(port), "--sensor-size", "34,34", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline()
+    assert line.startswith("dv_send: listening"), line
+    return proc, port
+
+
+@pytest.mark.parametrize("framing", [{"frame_events": 150}, {"frame_ms": 1.5}])
+def test_chunked_file_gives_the_decisions_of_the_whole_file(ckpt, tmp_path, framing):
+    from hsd.events.sources import FileSource
+
+    events = _events(2500, seed=9, gap_us=5_000)
+    path = tmp_path / "rec.bin"
+    write_atis_bin(path, events)
+    whole = StreamClassifier(ckpt, **framing, policy=_no_exit())
+    expected = whole.push(read_events(path, sensor_size=(34, 34))) + whole.flush()
+    assert len(expected) >= 15
+    for chunking in ({"chunk_events": 1}, {"chunk_events": 97}, {"chunk_us": 700}):
+        classifier = StreamClassifier(ckpt, **framing, policy=_no_exit())
+        got = list(stream_source(classifier, FileSource(path, **chunking), flush=True))
+        assert got == expected
+        assert all(d.latency_ms is not None and d.latency_ms >= 0 for d in got)
+
+
+def test_cli_stream_source_errors(ckpt_path, tmp_path, capsys, monkeypatch):
+    for source, fault in (
+        ("dv://127.0.0.1:99999", "port must be an integer in 1..65535"),
+        ("dv://127.0.0.1", "no port"),
+        ("udp://127.0.0.1:7777", "unknown source scheme 'udp'"),
+    ):
+        assert main(["stream", str(ckpt_path), source]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"hsd: error: {source}: ") and fault in err
+    monkeypatch.setitem(__import__("sys").modules, "dv_processing", None)
+    assert main(["stream", str(ckpt_path), "camera", "--frame-events", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hsd: error: camera: live sources need dv-processing")
+    assert "[live]'" in err and "Traceback" not in err
+
+
+@needs_dv
+def test_cli_stream_live_errors(ckpt_path, capsys):
+    port = _free_port()
+    assert main(["stream", str(ckpt_path), f"dv://127.0.0.1:{port}", "--frame-events", "9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hsd: error: dv://127.0.0.1:{port}: cannot connect") and "refused" in err
+    import dv_processing as dv
+
+    if not list(dv.io.camera.discover()):
+        assert main(["stream", str(ckpt_path), "camera:XYZ", "--frame-ms", "5"]) == 2
+        assert "hsd: error: camera:XYZ: no iniVation camera found" in capsys.readouterr().err
+
+
+@needs_dv
+def test_cli_stream_from_a_dv_network_stream_equals_the_file(ckpt_path, tmp_path, capsys):
+    events = _events(3000, seed=10)
+    path = tmp_path / "rec.bin"
+    write_atis_bin(path, events)
+    args = ["--frame-events", "170", "--no-exit", "--json"]
+    assert main(["stream", str(ckpt_path), str(path), *args]) == 0
+    from_file = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(from_file) == 3000 // 170 + 1
+
+    sender, port = _start_sender(path, "--batch-events", "256")
+    try:
+        assert main(["stream", str(ckpt_path), f"dv://127.0.0.1:{port}", *args]) == 0
+        assert sender.wait(20) == 0
+    finally:
+        sender.kill()
+    live = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    def decided(lines):
+        keys = ("type", "step", "label", "events", "time_us", "exit")
+        return [{k: x[k] for k in keys} for x in lines]
+
+    assert decided(live) == decided(from_file)
+    np.testing.assert_allclose(
+        [x["confidence"] for x in live], [x["confidence"] for x in from_file], atol=1e-6
+    )
+    final = live[-1]
+    assert final["stopped"] == "end_of_stream" and final["events_received"] == 3000
+    assert final["latency"]["decisions"] == 3000 // 170
+    assert 0 <= final["latency"]["median_ms"] <= final["latency"]["p99_ms"]
+    assert all(x["latency_ms"] >= 0 for x in live[:-1])
+
+    assert main(["stream", str(ckpt_path), f"dv://127.0.0.1:{port}"]) == 2  # no framing
+    assert "a live stream has no known length" in capsys.readouterr().err
+
+
+def _interrupt_after(command: list[str], decisions: int = 2) -> tuple[int, list[dict]]:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hsd.cli", *command, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        lines = [json.loads(proc.stdout.readline()) for _ in range(decisions)]
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    lines += [json.loads(line) for line in out.splitlines()]
+    assert "Traceback" not in err
+    return proc.returncode, lines
+
+
+def test_ctrl_c_prints_the_final_decision(ckpt_path, tmp_path):
+    events = _events(3000, seed=11)  # stretched over 60 s of event time, replayed in real time
+    events = Events(events.t * 2000, events.x, events.y, events.p, events.sensor_size)
+    path = tmp_path / "long.bin"
+    write_atis_bin(path, events)
+    rc, lines = _interrupt_after(
+        ["stream", str(ckpt_path), str(path), "--realtime", "--frame-events", "20", "--no-exit"]
+    )
+    assert rc == 0
+    final = lines[-1]
+    assert final["type"] == "final" and final["stopped"] == "interrupted"
+    assert [x["type"] for x in lines[:-1]] == ["decision"] * (len(lines) - 1)
+    assert final["step"] == lines[-2]["step"] >= 2 and final["events_received"] < 3000
+
+
+@needs_dv
+def test_ctrl_c_on_a_live_stream(ckpt_path, tmp_path):
+    events = _events(2000, seed=12)
+    path = tmp_path / "rec.bin"
+    write_atis_bin(path, events)
+    sender, port = _start_sender(path, "--hold")  # sends, then keeps the connection open
+    try:
+        source = f"dv://127.0.0.1:{port}"
+        rc, lines = _interrupt_after(  # all 4 frames decided, then the stream goes quiet
+            ["stream", str(ckpt_path), source, "--frame-events", "500", "--no-exit"], decisions=4
+        )
+    finally:
+        sender.kill()
+    assert rc == 0
+    assert [x["type"] for x in lines] == ["decision"] * 4 + ["final"]
+    assert lines[-1]["stopped"] == "interrupted" and lines[-1]["events_received"] == 2000
+    assert lines[-1]["step"] == 4

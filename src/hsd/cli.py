@@ -269,7 +269,17 @@ def _format_decision(d) -> str:
 
 
 def _cmd_stream(args: argparse.Namespace) -> int:
-    from hsd.stream import ExitPolicy, open_recording, replay
+    from hsd.errors import SourceError
+    from hsd.events.sources import count_events, open_source, parse_source
+    from hsd.stream import (
+        ExitPolicy,
+        StreamClassifier,
+        latency_summary,
+        stream_source,
+        training_framing,
+        training_sensor_size,
+    )
+    from hsd.train.checkpoint import load_checkpoint
 
     policy = ExitPolicy(
         confidence=None if args.no_exit else args.exit_confidence,
@@ -277,45 +287,101 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         min_steps=args.min_steps,
         max_steps=args.max_steps,
     )
-    classifier, events = open_recording(
-        args.checkpoint,
-        args.event_file,
-        frame_events=args.frame_events,
-        frame_ms=args.frame_ms,
-        policy=policy,
-        sensor_size=args.sensor_size,
-    )
-    framing = (
-        {"frame_events": classifier.frame_events}
-        if classifier.frame_events is not None
-        else {"frame_ms": classifier.frame_us / 1000.0}
-    )
-    if not args.json:
-        what = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in framing.items())
-        print(f"{args.event_file}: {len(events)} events; {what} per frame")
-    for decision in replay(classifier, events, flush=args.flush):
-        if args.json:
-            print(json.dumps({"type": "decision", **decision.to_dict()}), flush=True)
-        else:
-            print(_format_decision(decision), flush=True)
+    ckpt = load_checkpoint(args.checkpoint)
+    framed = args.frame_events is not None or args.frame_ms is not None
+    if not framed and parse_source(args.source)[0] != "file":  # refused before connecting
+        raise SourceError(
+            args.source,
+            "a live stream has no known length to cut as training did: give "
+            "--frame-events K or --frame-ms W",
+        )
+    source = open_source(args.source, realtime=args.realtime)
+    with source:
+        if framed:
+            framing = {"frame_events": args.frame_events, "frame_ms": args.frame_ms}
+        else:  # a file: cut it as training cut each recording (N frames), counted in chunks
+            framing = training_framing(ckpt, count_events(source.path))
+        sensor = args.sensor_size or training_sensor_size(ckpt) or source.sensor_size
+        classifier = StreamClassifier(ckpt, **framing, policy=policy, sensor_size=sensor)
+        framing = (
+            {"frame_events": classifier.frame_events}
+            if classifier.frame_events is not None
+            else {"frame_ms": classifier.frame_us / 1000.0}
+        )
+        if not args.json:
+            what = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in framing.items())
+            kind = "live stream" if source.live else "file"
+            print(f"{args.source}: {kind}; {what} per frame", flush=True)
+        received = _CountingSource(source)
+        stopped = None
+        try:
+            for decision in stream_source(classifier, received, flush=args.flush):
+                if args.json:
+                    print(json.dumps({"type": "decision", **decision.to_dict()}), flush=True)
+                else:
+                    print(_format_decision(decision), flush=True)
+        except KeyboardInterrupt:  # Ctrl-C ends a live stream: report what was decided
+            stopped = "interrupted"
+            if args.flush:
+                classifier.flush()
     final = classifier.final
-    stopped = "exit" if classifier.finished else "end_of_stream"
+    if stopped is None:
+        stopped = "exit" if classifier.finished else "end_of_stream"
+    latency = latency_summary(classifier.decisions)
     if args.json:
         decided = final.to_dict() if final is not None else {"step": 0}
-        print(json.dumps({"type": "final", **decided, "stopped": stopped, **framing}))
-    elif final is None:
         print(
-            f"no decision: the {len(events)} events do not complete one frame "
+            json.dumps(
+                {
+                    "type": "final",
+                    **decided,
+                    "stopped": stopped,
+                    "events_received": received.events,
+                    "latency": latency,
+                    **framing,
+                }
+            ),
+            flush=True,
+        )
+        return 0
+    if final is None:
+        print(
+            f"no decision: the {received.events} events received do not complete one frame "
             "(--flush counts a partial frame)"
         )
     else:
-        why = "early exit" if stopped == "exit" else "end of stream, the exit policy never fired"
+        why = {
+            "exit": "early exit",
+            "end_of_stream": "end of stream, the exit policy never fired",
+            "interrupted": "interrupted",
+        }[stopped]
         print(
             f"final: {final.class_name!r} (class {final.label}) after {final.step} steps, "
-            f"{final.time_ms:.2f} ms and {final.events} of {len(events)} events, "
+            f"{final.time_ms:.2f} ms and {final.events} events ({received.events} received), "
             f"confidence {final.confidence:.3f} ({why})"
         )
+        print(
+            f"latency from arrival to decision: median {latency['median_ms']:.2f} ms, "
+            f"p99 {latency['p99_ms']:.2f} ms over {latency['decisions']} decisions"
+        )
+    sys.stdout.flush()
     return 0
+
+
+class _CountingSource:
+    """Passes a source's chunks through, counting the events received."""
+
+    def __init__(self, source) -> None:
+        self.source, self.events = source, 0
+
+    @property
+    def last_arrival(self) -> float | None:
+        return self.source.last_arrival
+
+    def __iter__(self):
+        for chunk in self.source:
+            self.events += len(chunk)
+            yield chunk
 
 
 def _cmd_export_onnx(args: argparse.Namespace) -> int:
@@ -338,10 +404,17 @@ def _cmd_export_nir(args: argparse.Namespace) -> int:
 
 def _add_stream_export_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "stream", help="replay an event file as a stream: a decision per step, early exit"
+        "stream",
+        help="classify an event stream (file, dv://HOST:PORT, camera): a decision per step",
+        description="SOURCE: an event file of any supported format; dv://HOST:PORT, an "
+        "iniVation DV network event stream; camera or camera:SERIAL, an attached iniVation "
+        "camera (the live sources need the 'live' extra, dv-processing). A live stream has no "
+        "known length: give --frame-events or --frame-ms. Ctrl-C prints the final decision.",
     )
     p.add_argument("checkpoint", help="checkpoint or run directory")
-    p.add_argument("event_file", help="event file of any supported format")
+    p.add_argument(
+        "source", metavar="SOURCE", help="event file, dv://HOST:PORT, camera or camera:SERIAL"
+    )
     framing = p.add_mutually_exclusive_group()
     framing.add_argument("--frame-events", type=int, default=None, help="events per frame")
     framing.add_argument("--frame-ms", type=float, default=None, help="milliseconds per frame")
@@ -359,12 +432,17 @@ def _add_stream_export_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-exit",
         action="store_true",
-        help="no confidence or margin exit: replay the whole file (or up to --max-steps)",
+        help="no confidence or margin exit: run to the end of the stream (or --max-steps)",
     )
     p.add_argument(
         "--flush",
         action="store_true",
-        help="count the trailing partial frame at the end of the file as one more step",
+        help="count the trailing partial frame at the end of the stream as one more step",
+    )
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="replay a file at the pace of its timestamps (1 ms chunks)",
     )
     p.add_argument(
         "--sensor-size",

@@ -50,3 +50,13 @@ class HSDWarning(UserWarning):
 class RunDirError(HSDError, ValueError):
     """A run directory cannot be used as asked: it already holds a run (and neither ``--resume``
     nor ``--force`` was given), ``--resume`` finds nothing to resume, or the path is a file."""
+
+
+class SourceError(HSDError, ValueError):
+    """An event source (a file, ``dv://HOST:PORT`` or ``camera[:SERIAL]``) cannot be opened or
+    read. The message names the source as the user gave it, then the fault."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        self.source = str(source)
+        self.problem = problem
+        super().__init__(f"{self.source}: {problem}")

@@ -36,9 +36,10 @@ steps used, for a sweep of thresholds.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from time import perf_counter
 from typing import Any, Literal
 
 import numpy as np
@@ -60,9 +61,11 @@ __all__ = [
     "SweepPoint",
     "apply_policy",
     "exit_sweep",
+    "latency_summary",
     "open_recording",
     "replay",
     "running_scores",
+    "stream_source",
     "training_framing",
     "training_sensor_size",
 ]
@@ -140,7 +143,10 @@ class Decision:
     ``time_us``: event time consumed, microseconds since the stream's first event (count framing:
     the time of the frame's last event; time framing: the window's end, or the last event's time
     for a partial window closed by ``flush``). ``events``: events integrated so far. ``exit``:
-    the policy is satisfied and this is the final decision.
+    the policy is satisfied and this is the final decision. ``latency_ms``: wall time from the
+    arrival of the events that completed this step (the ``arrived`` of the :meth:`push` that
+    brought them, by default the moment ``push`` was called) to this decision, in ms; it is left
+    out of ``==`` so that decisions of two runs compare by what was decided.
     """
 
     step: int
@@ -151,6 +157,7 @@ class Decision:
     time_us: int
     events: int
     exit: bool
+    latency_ms: float | None = field(default=None, compare=False)
 
     @property
     def time_ms(self) -> float:
@@ -160,18 +167,26 @@ class Decision:
         return {**asdict(self), "time_ms": self.time_ms}
 
 
-def training_framing(ckpt: dict[str, Any], events: Events) -> dict[str, int | float]:
+def training_framing(
+    ckpt: dict[str, Any], events: Events | tuple[int, int]
+) -> dict[str, int | float]:
     """Framing that cuts a whole recording as training did (``config["data"]``): ``frames = N``
     and ``split_by`` ``count`` -> ``{"frame_events": max(1, E // N)}``, ``time`` ->
     ``{"frame_ms": max(1, duration_us // N) / 1000}``. Replaying the recording then completes
     exactly ``N`` frames, of which the first ``N - 1`` equal the training frames; the last lacks
     the remainder (``E % N`` events, or the events past ``t0 + N * dt``) that training folds into
-    it, which is left as a partial frame (see :func:`replay`)."""
+    it, which is left as a partial frame (see :func:`replay`).
+
+    ``events`` may be the recording or its ``(number of events, duration_us)`` (e.g. from
+    :func:`hsd.events.sources.count_events`, without holding the recording in memory)."""
+    n_events, duration_us = (
+        (len(events), events.duration_us) if isinstance(events, Events) else events
+    )
     data = ckpt["config"]["data"]
     n_frames = int(data["frames"])
     if data["split_by"] == "time":
-        return {"frame_ms": max(1, events.duration_us // n_frames) / 1000.0}
-    return {"frame_events": max(1, len(events) // n_frames)}
+        return {"frame_ms": max(1, int(duration_us) // n_frames) / 1000.0}
+    return {"frame_events": max(1, int(n_events) // n_frames)}
 
 
 def training_sensor_size(ckpt: dict[str, Any]) -> tuple[int, int] | None:
@@ -247,6 +262,7 @@ class StreamClassifier:
         self._window = 0
         self._consumed = 0
         self._logit_sum: torch.Tensor | None = None
+        self._arrived = 0.0
         if not self._fixed_sensor:
             self.sensor_size = None
 
@@ -264,11 +280,15 @@ class StreamClassifier:
     def steps(self) -> int:
         return len(self.decisions)
 
-    def push(self, events: Events) -> list[Decision]:
+    def push(self, events: Events, *, arrived: float | None = None) -> list[Decision]:
         """Integrate ``events`` (time-ordered, not earlier than those pushed before); returns the
-        decisions of the frames they complete, in order (empty when none completes)."""
+        decisions of the frames they complete, in order (empty when none completes).
+
+        ``arrived``: the ``time.perf_counter()`` second the events arrived (default: now); each
+        decision's ``latency_ms`` is measured from it."""
         if self.finished or len(events) == 0:
             return []
+        self._arrived = perf_counter() if arrived is None else float(arrived)
         events = self._check(events)
         if self._t0 is None:
             self._t0 = int(events.t[0])
@@ -277,10 +297,12 @@ class StreamClassifier:
             return self._push_count(events)
         return self._push_time(events)
 
-    def flush(self) -> list[Decision]:
-        """End of stream: the pending partial frame, when it holds events, becomes one more step."""
+    def flush(self, *, arrived: float | None = None) -> list[Decision]:
+        """End of stream: the pending partial frame, when it holds events, becomes one more step
+        (its latency measured from ``arrived``, default now: the moment the end was known)."""
         if self.finished or self._pending_count == 0:
             return []
+        self._arrived = perf_counter() if arrived is None else float(arrived)
         frame = self._take_pending()
         end = self._last_t - self._t0
         if self.frame_us is not None:
@@ -379,6 +401,7 @@ class StreamClassifier:
             time_us=int(time_us),
             events=self._consumed,
             exit=bool(self.policy.satisfied(confidence, margin, step)),
+            latency_ms=(perf_counter() - self._arrived) * 1000.0,
         )
         self.decisions.append(decision)
         return decision
@@ -437,6 +460,36 @@ def replay(
             return
     if flush:
         yield from classifier.flush()
+
+
+def stream_source(
+    classifier: StreamClassifier, source: Iterable[Events], *, flush: bool = False
+) -> Iterator[Decision]:
+    """Feed the chunks of ``source`` (any iterable of :class:`Events`, e.g. an
+    :class:`hsd.events.sources.EventSource`) to ``classifier`` as they come, yielding each
+    decision as it is made; stops as soon as the classifier exits. Each chunk's arrival time is
+    the source's ``last_arrival`` when it has one (else the moment it is pushed). When the
+    source ends, the trailing partial frame becomes one more step only with ``flush`` (as in
+    :func:`replay`)."""
+    for chunk in source:
+        yield from classifier.push(chunk, arrived=getattr(source, "last_arrival", None))
+        if classifier.finished:
+            return
+    if flush:
+        yield from classifier.flush()
+
+
+def latency_summary(decisions: Sequence[Decision]) -> dict[str, float | int | None]:
+    """``{"decisions": n, "median_ms", "p99_ms"}`` of the decisions' ``latency_ms`` (linear
+    interpolation between ranks; ``None`` without measured latencies)."""
+    values = np.array([d.latency_ms for d in decisions if d.latency_ms is not None], np.float64)
+    if len(values) == 0:
+        return {"decisions": 0, "median_ms": None, "p99_ms": None}
+    return {
+        "decisions": len(values),
+        "median_ms": float(np.median(values)),
+        "p99_ms": float(np.percentile(values, 99)),
+    }
 
 
 # --- offline evaluation of a policy ----------------------------------------------------------
