@@ -214,10 +214,17 @@ def test_an_old_checkpoint_without_digest_loads_with_a_warning_and_the_same_outp
     reference = run_hsd(["evaluate", good, "--steps", "1,2", "--json", "--split", "val"])
     assert reference.rc == 0, reference
     payload = {k: v for k, v in load_checkpoint(good).items() if k not in ("path", "digest")}
+    payload["format"] = "hsd-checkpoint/1"  # as written before digests existed
     old = tmp_path / "old.pt"
     torch.save(payload, old)
     result = run_hsd(["evaluate", old, "--steps", "1,2", "--json", "--split", "val"])
     assert_no_crash(result)
+    del payload["format"]
+    save_checkpoint(payload, tmp_path / "new.pt")
+    torch.save({k: v for k, v in torch.load(tmp_path / "new.pt").items() if k != "digest"}, old)
+    message = assert_refused(run_hsd(["evaluate", old]), str(old))
+    assert "lacks its digest" in message
+    torch.save({**payload, "format": "hsd-checkpoint/1"}, old)
     assert result.rc == 0, result
     assert f"hsd: warning: {old}: written without a digest" in result.err
     strip = lambda text: text.replace(str(old), "X").replace(str(good), "X")  # noqa: E731

@@ -1,6 +1,6 @@
 """Checkpoints: the one place that decides their format, how they are written and how they load.
 
-Format (``hsd-checkpoint/1``), a dict of plain containers and tensors only, so it loads with
+Format (``hsd-checkpoint/2``), a dict of plain containers and tensors only, so it loads with
 ``torch.load(..., weights_only=True)`` and a file can never execute code when read:
 
 * ``format``: the string above,
@@ -16,9 +16,11 @@ Format (``hsd-checkpoint/1``), a dict of plain containers and tensors only, so i
   key and value, in order), written by :func:`save_checkpoint` and checked by
   :func:`load_checkpoint`: a flipped byte anywhere in a weight is reported, naming the file.
 
-Checkpoints written before digests existed load with an :class:`~hsd.errors.HSDWarning` saying
-their contents cannot be verified (decision: refusing them would strand every existing run; all
-the other checks still apply to them).
+A ``hsd-checkpoint/2`` file must carry its digest: one that lacks it (a flipped byte in the key
+``digest``, say) is refused. Checkpoints of the older format ``hsd-checkpoint/1`` (written
+before digests existed) load with an :class:`~hsd.errors.HSDWarning` saying their contents
+cannot be verified (decision: refusing them would strand every existing run; all the other
+checks still apply to them, and a digest they do carry is checked).
 
 Writing is atomic: a temporary file in the same folder, flushed and fsynced, then renamed over the
 target, so a crash never leaves a half-written checkpoint under the real name; temporary files a
@@ -43,7 +45,8 @@ import torch
 from hsd.errors import CheckpointError, ConfigError, HSDWarning
 from hsd.runtime import admit
 
-FORMAT = "hsd-checkpoint/1"
+FORMAT = "hsd-checkpoint/2"
+OLD_FORMATS = ("hsd-checkpoint/1",)  # before digests: loaded with a warning
 STAGE_PATTERN = r"teacher|converted|distill-[a-z_]+|baseline-[a-z_]+"
 _REQUIRED = ("model", "state_dict", "classes", "stage", "config")
 
@@ -198,7 +201,7 @@ def _positive_int(value: Any) -> bool:
 
 
 def _check_structure(payload: Any, path: Path) -> None:
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") not in (FORMAT, *OLD_FORMATS):
         raise CheckpointError(f"{path}: not an hsd checkpoint (expected format {FORMAT})")
     for key in _REQUIRED:
         if key not in payload:
@@ -255,6 +258,11 @@ def _check_structure(payload: Any, path: Path) -> None:
 
 def _check_digest(payload: dict[str, Any], path: Path) -> None:
     recorded = payload.get("digest")
+    if recorded is None and payload["format"] == FORMAT:
+        raise CheckpointError(
+            f"{path}: lacks its digest (damaged: every {FORMAT} checkpoint carries one); its "
+            "weights cannot be trusted. Use another checkpoint or retrain"
+        )
     if recorded is None:
         warnings.warn(
             f"{path}: written without a digest (by an older hsd); its weights cannot be verified",
