@@ -33,6 +33,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hsd.data.base import EventDataset
+from hsd.data.datasets import check_counts
 from hsd.data.paths import cache_dir as default_cache_dir
 from hsd.errors import DatasetError, HSDWarning
 from hsd.events.frames import FrameSpec, resize_nearest
@@ -41,7 +42,6 @@ __all__ = ["FORMAT_VERSION", "FrameArrays", "FrameCache", "load_frames"]
 
 FORMAT_VERSION = 2
 _UINT16_MAX = int(np.iinfo(np.uint16).max)
-_INT32_MAX = int(np.iinfo(np.int32).max)
 _ARRAY_FILES = ("frames.npy", "labels.npy", "end_times_us.npy", "keys.json")
 
 
@@ -198,22 +198,10 @@ def _integrate_all(dataset: EventDataset, spec: FrameSpec, folder: Path, progres
 
 
 def _check_counts(dataset: EventDataset, index: int, frames: np.ndarray) -> None:
-    """Refuse frames that are not event counts storable in the cache, naming the sample."""
-    if frames.size == 0:
-        return
-    where = f"{dataset.name}: sample {dataset.samples[index].key} ({dataset.samples[index].path})"
-    if frames.dtype.kind == "f":
-        if not np.all(np.isfinite(frames)):
-            raise DatasetError(f"{where}: frames hold non-finite values (NaN or overflow)")
-        if not np.all(frames == np.round(frames)):
-            raise DatasetError(f"{where}: frames hold fractional values, not event counts")
-    elif frames.dtype.kind not in "iub":
-        raise DatasetError(f"{where}: frames of dtype {frames.dtype} are not event counts")
-    low, high = frames.min(), frames.max()
-    if low < 0:
-        raise DatasetError(f"{where}: frames hold negative counts (down to {low})")
-    if high > _INT32_MAX:
-        raise DatasetError(f"{where}: frames hold counts up to {high}, above 2**31 - 1")
+    """Refuse frames that are not event counts storable in the cache, naming the sample
+    (:func:`hsd.data.datasets.check_counts`, the one rule for what a count may be)."""
+    sample = dataset.samples[index]
+    check_counts(frames, f"{dataset.name}: sample {sample.key} ({sample.path})")
 
 
 def _check_folder(root: Path) -> None:
