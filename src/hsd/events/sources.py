@@ -29,7 +29,6 @@ Pure numpy (and dv-processing when a live source is opened): nothing here import
 
 from __future__ import annotations
 
-import itertools
 import re
 import socket
 import time
@@ -41,6 +40,7 @@ import numpy as np
 
 from hsd.errors import EventFileError, SourceError
 from hsd.events.core import Events, validate_events
+from hsd.events.formats.registry import check_chunking, iter_events
 
 __all__ = [
     "LIVE_EXTRA",
@@ -87,44 +87,6 @@ def _import_dv(source: str) -> Any:
             f"live sources need dv-processing, which is not installed: {install_hint()}",
         ) from None
     return dv_processing
-
-
-def iter_events(
-    path: str | Path, *, chunk_events: int | None = None, chunk_us: int | None = None
-) -> Iterator[Events]:
-    """Chunks of a recording: at most ``chunk_events`` events each, or ``chunk_us`` microseconds
-    of events (``[t0 + i*W, t0 + (i+1)*W)``, empty windows skipped); exactly one of the two.
-    The chunks concatenate to ``read_events(path)``.
-
-    Delegates to :func:`hsd.events.formats.iter_events` when the formats layer provides it (a
-    chunked reader whose memory is independent of the file's length); otherwise reads the file
-    once with :func:`~hsd.events.formats.read_events` and slices it.
-    """
-    from hsd.events import formats
-
-    chunked = getattr(formats, "iter_events", None)
-    if chunked is not None:
-        yield from chunked(path, chunk_events=chunk_events, chunk_us=chunk_us)
-        return
-    _check_chunking(chunk_events, chunk_us)
-    events = formats.read_events(path)
-    if chunk_events is not None:
-        for start in range(0, len(events), chunk_events):
-            yield events.select(slice(start, start + chunk_events))
-        return
-    windows = (events.t - events.t[0]) // chunk_us
-    cuts = np.flatnonzero(np.diff(windows)) + 1
-    bounds = [0, *cuts.tolist(), len(events)]
-    for a, b in itertools.pairwise(bounds):
-        yield events.select(slice(a, b))
-
-
-def _check_chunking(chunk_events: int | None, chunk_us: int | None) -> None:
-    if (chunk_events is None) == (chunk_us is None):
-        raise ValueError("give exactly one of chunk_events or chunk_us")
-    value = chunk_events if chunk_us is None else chunk_us
-    if isinstance(value, bool) or int(value) < 1:
-        raise ValueError(f"chunk size must be a positive integer, got {value!r}")
 
 
 def count_events(path: str | Path, *, chunk_events: int = 1 << 20) -> tuple[int, int]:
@@ -194,7 +156,7 @@ class FileSource(EventSource):
         super().__init__(str(path) if name is None else name)
         if chunk_events is None and chunk_us is None:
             chunk_us, chunk_events = (1000, None) if realtime else (None, 1024)
-        _check_chunking(chunk_events, chunk_us)
+        check_chunking(chunk_events, chunk_us)
         if not speed > 0:
             raise ValueError(f"speed must be positive, got {speed!r}")
         self.path = Path(path)
