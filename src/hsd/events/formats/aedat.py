@@ -97,7 +97,7 @@ def _aedat2_blocks(path: Path):
                     "(CIFAR10-DVS, DVS128) is supported",
                 )
         while True:
-            data = read_at(fh, path, BLOCK_BYTES)
+            data = read_at(fh, path, BLOCK_BYTES - BLOCK_BYTES % 8)
             if not data:
                 return
             if len(data) % 8:
@@ -216,7 +216,7 @@ def _aedat31_blocks(path: Path):
                 )
             left = length
             while left:
-                data = read_at(fh, path, min(left, BLOCK_BYTES))
+                data = read_at(fh, path, min(left, BLOCK_BYTES - BLOCK_BYTES % 8))
                 if len(data) % 8 or not data:
                     raise EventFileError(path, "the file changed while it was read")
                 left -= len(data)
