@@ -223,3 +223,36 @@ def test_folders_without_samples_are_refused(tmp_path):
         get_dataset("sj-frames", gesture)
     with pytest.raises(DatasetError, match="not a folder"):
         get_dataset("cifar10dvs", gesture / "trials_to_test.txt")
+
+
+def test_sj_frames_numeric_class_folders_in_number_order(tmp_path):
+    # SpikingJelly names DVS128 Gesture classes 0..10: folder "10" is class 10, not class 2
+    folder = tmp_path / "frames_number_2_split_by_number"
+    for c in range(11):
+        (folder / str(c)).mkdir(parents=True)
+        frames = np.full((2, 2, 3, 3), c, np.float32)
+        np.savez_compressed(folder / str(c) / "s.npz", frames=frames)
+    ds = get_dataset("sj-frames", folder)
+    assert ds.classes == [str(c) for c in range(11)]
+    for i in range(len(ds)):
+        assert ds.load_frames(i)[0, 0, 0, 0] == ds.labels[i] == int(ds.samples[i].path.parent.name)
+
+
+def test_dvsgesture_cutting_rule_start_inclusive_end_exclusive(tmp_path):
+    from hsd.events.core import validate_events
+
+    root = tmp_path / "DvsGesture"
+    root.mkdir()
+    t = np.array([0, 999, 1000, 1500, 1999, 2000, 2000, 3000])
+    ev = validate_events(t, np.arange(8), np.zeros(8, int), np.ones(8, int), (128, 128))
+    write_aedat31(root / "user01_led.aedat", ev)
+    (root / "user01_led_labels.csv").write_text(
+        "class,startTime_usec,endTime_usec\n11,1000,2000\n1,2000,2001\n2,5000,6000\n"
+    )
+    (root / "trials_to_train.txt").write_text("user01_led.aedat\n")
+    (root / "trials_to_test.txt").write_text("")
+    ds = get_dataset("dvsgesture", root)
+    assert len(ds) == 3 and ds.labels.tolist() == [10, 0, 1]  # one clip per csv row
+    assert ds.load_events(0).t.tolist() == [1000, 1500, 1999]
+    assert ds.load_events(1).t.tolist() == [2000, 2000]
+    assert len(ds.load_events(2)) == 0  # an empty clip is kept as a sample (as SpikingJelly)

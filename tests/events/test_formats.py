@@ -174,10 +174,11 @@ def test_event_stream_real_file(data):
     assert detect_format(path) == "event-stream"
     assert ev.sensor_size == (320, 240)
     assert len(ev) == 473225
-    # byte 20 = 0x01 (dt 0, increase), x = 0, y = 239; then the same with x = 1
+    # byte 20 = 0x01 (dt 0, increase), x = 0, stored y = 239 (bottom origin, as faery
+    # writes it) -> y = 240 - 1 - 239 = 0; then the same with x = 1
     assert [(int(ev.t[i]), int(ev.x[i]), int(ev.y[i]), int(ev.p[i])) for i in (0, 1)] == [
-        (0, 0, 239, 1),
-        (0, 1, 239, 1),
+        (0, 0, 0, 1),
+        (0, 1, 0, 1),
     ]
     assert int(ev.t[-1]) == 999000
     assert np.bincount(ev.p).tolist() == [203224, 270001]
@@ -469,7 +470,7 @@ def test_event_stream_hand_encoded_with_overflow_and_reset(tmp_path):
     ev = read_events(path, sensor_size=(255, 6))
     assert ev.t.tolist() == [3, 3 + 254 + 10]
     assert ev.x.tolist() == [7, 254]
-    assert ev.y.tolist() == [5, 0]
+    assert ev.y.tolist() == [6 - 1 - 5, 6 - 1 - 0]  # flipped by the header's height
     assert ev.p.tolist() == [1, 0]
 
 

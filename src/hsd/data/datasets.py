@@ -98,6 +98,15 @@ def _subdirs(folder: Path, cls_name: str = "dataset") -> list[str]:
     )
 
 
+def _class_order(names: list[str]) -> list[str]:
+    """Class folder names in class-index order: by number when every name is a non-negative
+    integer (SpikingJelly names DVS128 Gesture classes ``0``..``10``, so ``10`` comes after
+    ``9``, not after ``1``, and a clip gets the same index as in ``dvsgesture``), else by name."""
+    if names and all(n.isdecimal() for n in names):
+        return sorted(names, key=lambda n: (int(n), n))
+    return names
+
+
 def _read_events(path: Path, sensor_size: tuple[int, int] | None) -> Events:
     from hsd.events.formats import read_events
 
@@ -211,9 +220,12 @@ Caltech101/            (pass this folder, or its parent, as the root)
 
 @register("dvsgesture")
 class DVSGesture(EventDataset):
-    """DVS128 Gesture (Amir et al. 2017): 122 AEDAT 3.1 recordings cut into 1,342 labelled clips.
+    """DVS128 Gesture (Amir et al. 2017): 122 AEDAT 3.1 recordings cut into labelled clips.
 
-    Each row of a recording's ``<name>_labels.csv`` is one sample, keyed ``<name>#c<row>``
+    The paper counts 1,342 gesture instances; hsd, like SpikingJelly, makes one clip per data
+    row of the labels csv files, so the number of samples is the number of csv rows in your
+    copy (tonic's preprocessed copy has 1,341). Each row of a recording's
+    ``<name>_labels.csv`` is one sample, keyed ``<name>#c<row>``
     (``row`` counts the csv's data rows from 0) and holding the events with
     ``start <= t < end`` (as SpikingJelly cuts them; a clip may be empty). The official split
     comes from ``trials_to_train.txt`` and ``trials_to_test.txt``; every recording must be in
@@ -350,14 +362,14 @@ class SJFrames(EventDataset):
                 match = _SJ_FOLDER.match(root.name)
         subdirs = _subdirs(root)
         if "train" in subdirs and "test" in subdirs:
-            classes = _subdirs(root / "train")
-            if _subdirs(root / "test") != classes:
+            classes = _class_order(_subdirs(root / "train"))
+            if _class_order(_subdirs(root / "test")) != classes:
                 raise self.layout_error(root, "train/ and test/ have different class folders")
             samples = _class_samples(type(self), root, root / "train", classes, (".npz",), "train")
             samples += _class_samples(type(self), root, root / "test", classes, (".npz",), "test")
             official = True
         else:
-            classes = subdirs
+            classes = _class_order(subdirs)
             if not classes:
                 raise self.layout_error(root, "no class folders")
             samples = _class_samples(type(self), root, root, classes, (".npz",), None)

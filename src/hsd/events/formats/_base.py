@@ -68,3 +68,126 @@ def finish(
     return validate_events(
         t, x, y, p, sensor_size, path=path, on_unsorted=on_unsorted, allow_empty=allow_empty
     )
+
+
+# --- streaming helpers (chunked readers) -------------------------------------------------------
+
+BLOCK_BYTES = 8 << 20
+"""Bytes a streaming decoder reads from the file at a time (memory per block, not per file)."""
+
+MAX_SENSOR_SIDE = 8192
+"""Largest width or height a file header may claim (the largest real event sensors are
+1280x720 / 1280x960; 8192 leaves room while refusing corrupt sizes before any allocation)."""
+
+MAX_TIMESTAMP_US = 1 << 53
+"""Timestamps at or beyond 2**53 us (~285 years) are refused as corrupt: int64 arithmetic on
+them (differences, windows) would overflow near 9.2e18."""
+
+Raw = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""Decoded arrays ``(t, x, y, p)`` of one block (any integer dtypes)."""
+
+
+def check_header_size(path: Path, width: int, height: int) -> tuple[int, int]:
+    """``(width, height)`` from a header, refused when 0 or above :data:`MAX_SENSOR_SIDE`."""
+    if not (0 < width <= MAX_SENSOR_SIDE and 0 < height <= MAX_SENSOR_SIDE):
+        raise EventFileError(
+            path,
+            f"the header claims a {width}x{height} sensor (each side must be in "
+            f"1..{MAX_SENSOR_SIDE})",
+        )
+    return int(width), int(height)
+
+
+def open_file(path: Path):
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise EventFileError(path, f"cannot read the file ({exc.strerror})") from exc
+
+
+def read_at(fh, path: Path, n: int) -> bytes:
+    try:
+        return fh.read(n)
+    except OSError as exc:
+        raise EventFileError(path, f"cannot read the file ({exc.strerror})") from exc
+
+
+def _validated(path: Path, raw: Raw, sensor_size: tuple[int, int]) -> Events:
+    t, x, y, p = raw
+    if len(t) and int(t.max()) >= MAX_TIMESTAMP_US:
+        raise EventFileError(
+            path, f"timestamp {int(t.max())} us is beyond {MAX_TIMESTAMP_US} us (corrupt file)"
+        )
+    return validate_events(t, x, y, p, sensor_size, path=path, on_unsorted="keep", allow_empty=True)
+
+
+def infer_size(path: Path, blocks) -> tuple[int, int] | None:
+    """``(max x + 1, max y + 1)`` over decoded blocks (one streaming pass); None if no events."""
+    mx = my = -1
+    for t, x, y, _ in blocks:
+        if len(t):
+            mx, my = max(mx, int(x.max())), max(my, int(y.max()))
+    return None if mx < 0 else (mx + 1, my + 1)
+
+
+def collect(
+    path: Path,
+    blocks,
+    sensor_size: tuple[int, int] | None,
+    on_unsorted: UnsortedPolicy,
+    allow_empty: bool,
+) -> Events:
+    """The whole file from decoded blocks: each block is validated and narrowed to the final
+    dtypes (13 bytes an event) before the blocks are joined, so the peak is about twice the
+    returned arrays. ``sensor_size=None``: (max x + 1, max y + 1)."""
+    parts = [
+        _validated(path, raw, sensor_size or (MAX_SENSOR_SIDE, MAX_SENSOR_SIDE)) for raw in blocks
+    ]
+    parts = [e for e in parts if len(e)]
+    if not parts:
+        if sensor_size is None:
+            if allow_empty:
+                raise EventFileError(
+                    path, "the stream holds zero events and no sensor_size was given to size it"
+                )
+            raise EventFileError(path, "the stream holds zero events")
+        return validate_events(
+            *(np.zeros(0, np.int64),) * 4, sensor_size, path=path, allow_empty=allow_empty
+        )
+    events = parts[0] if len(parts) == 1 else Events.concatenate(parts)
+    del parts
+    if sensor_size is None:
+        sensor_size = (int(events.x.max()) + 1, int(events.y.max()) + 1)
+    return validate_events(
+        events.t,
+        events.x,
+        events.y,
+        events.p,
+        sensor_size,
+        path=path,
+        on_unsorted=on_unsorted,
+        allow_empty=allow_empty,
+    )
+
+
+def rechunk(path: Path, blocks, sensor_size: tuple[int, int], chunk_events: int):
+    """Validated :class:`Events` of exactly ``chunk_events`` events (the last may be shorter)
+    from decoded blocks of any lengths, in file order (not sorted)."""
+    pending: list[Events] = []
+    count = 0
+    for raw in blocks:
+        ev = _validated(path, raw, sensor_size)
+        if not len(ev):
+            continue
+        pending.append(ev)
+        count += len(ev)
+        if count < chunk_events:
+            continue
+        joined = pending[0] if len(pending) == 1 else Events.concatenate(pending)
+        stop = count - count % chunk_events
+        for start in range(0, stop, chunk_events):
+            yield joined.select(slice(start, start + chunk_events))
+        rest = joined.select(slice(stop, None))
+        pending, count = ([rest], len(rest)) if len(rest) else ([], 0)
+    if count:
+        yield pending[0] if len(pending) == 1 else Events.concatenate(pending)

@@ -8,8 +8,17 @@ from pathlib import Path
 import numpy as np
 
 from hsd.errors import EventFileError
-from hsd.events.core import Events, UnsortedPolicy, validate_events
-from hsd.events.formats._base import DVS128, read_bytes
+from hsd.events.core import Events, UnsortedPolicy
+from hsd.events.formats._base import (
+    BLOCK_BYTES,
+    DVS128,
+    check_header_size,
+    collect,
+    open_file,
+    read_at,
+    rechunk,
+    size_of,
+)
 from hsd.events.formats.registry import FileFormat, register
 
 _AEDAT2_MAGIC = b"#!AER-DAT2.0"
@@ -48,18 +57,56 @@ def _sniff_aedat4(path: Path, head: bytes) -> str:
 # --- AEDAT 2.0 ---------------------------------------------------------------------------------
 
 
-def _aedat_header_end(data: bytes) -> tuple[int, list[str]]:
-    """Byte offset where the ``#`` header lines end, and those lines (decoded, stripped)."""
+def _aedat_header(fh, path: Path) -> tuple[int, list[str]]:
+    """Read the ``#`` header lines from ``fh`` (at offset 0): the offset where they end and the
+    lines (decoded, stripped). A header line over 64 KiB is refused (not a header)."""
     pos = 0
-    lines = []
-    while pos < len(data) and data[pos : pos + 1] == b"#":
-        end = data.find(b"\n", pos)
-        end = len(data) if end < 0 else end + 1
-        lines.append(data[pos:end].decode("latin-1").rstrip("\r\n"))
-        pos = end
+    lines: list[str] = []
+    while True:
+        fh.seek(pos)
+        if read_at(fh, path, 1) != b"#":
+            break
+        fh.seek(pos)
+        line = fh.readline(1 << 16)
+        if len(line) == 1 << 16 and not line.endswith(b"\n"):
+            raise EventFileError(path, f"header line at byte {pos} is longer than 64 KiB")
+        lines.append(line.decode("latin-1").rstrip("\r\n"))
+        pos += len(line)
         if lines[-1] == "#!END-HEADER":
             break
+    fh.seek(pos)
     return pos, lines
+
+
+def _aedat2_blocks(path: Path):
+    """Decoded blocks of an AEDAT 2.0 file (8-byte events, :data:`BLOCK_BYTES` at a time)."""
+    size = size_of(path)
+    with open_file(path) as fh:
+        start, lines = _aedat_header(fh, path)
+        if (size - start) % 8:
+            raise EventFileError(
+                path,
+                f"truncated: {size - start} data bytes after the header is not a multiple of 8",
+            )
+        if size > start:
+            chip = next((ln.split(":", 1)[1].strip() for ln in lines if "AEChip:" in ln), "")
+            if "davis" in chip.lower():
+                raise EventFileError(
+                    path,
+                    f"AEDAT 2.0 from {chip}: only the DVS128 address layout "
+                    "(CIFAR10-DVS, DVS128) is supported",
+                )
+        while True:
+            data = read_at(fh, path, BLOCK_BYTES - BLOCK_BYTES % 8)
+            if not data:
+                return
+            if len(data) % 8:
+                raise EventFileError(path, "the file changed while it was read")
+            words = np.frombuffer(data, dtype=">u4")
+            addr = words[0::2].astype(np.int32)
+            raw_x = (addr & 0xFE) >> 1
+            raw_y = (addr & 0x7F00) >> 8
+            yield words[1::2].astype(np.int64), 127 - raw_y, 127 - raw_x, 1 - (addr & 1)
 
 
 def _read_aedat2(
@@ -75,36 +122,12 @@ def _read_aedat2(
     ``p = 1 - raw polarity`` (SpikingJelly's orientation). No valid-bit filter (SpikingJelly
     applies none). DAVIS address layouts are refused.
     """
-    data = read_bytes(path)
-    start, lines = _aedat_header_end(data)
-    body = data[start:]
-    if len(body) % 8:
-        raise EventFileError(
-            path, f"truncated: {len(body)} data bytes after the header is not a multiple of 8"
-        )
-    words = np.frombuffer(body, dtype=">u4").astype(np.int64)
-    addr, t = words[0::2], words[1::2]
-    if len(addr):
-        chip = next((ln.split(":", 1)[1].strip() for ln in lines if "AEChip:" in ln), "")
-        if "davis" in chip.lower():
-            raise EventFileError(
-                path,
-                f"AEDAT 2.0 from {chip}: only the DVS128 address layout "
-                "(CIFAR10-DVS, DVS128) is supported",
-            )
-    raw_x = (addr & 0xFE) >> 1
-    raw_y = (addr & 0x7F00) >> 8
-    raw_p = addr & 1
-    return validate_events(
-        t,
-        127 - raw_y,
-        127 - raw_x,
-        1 - raw_p,
-        sensor_size or DVS128,
-        path=path,
-        on_unsorted=on_unsorted,
-        allow_empty=allow_empty,
-    )
+    return collect(path, _aedat2_blocks(path), sensor_size or DVS128, on_unsorted, allow_empty)
+
+
+def _aedat2_chunks(path: Path, *, sensor_size=None, chunk_events: int):
+    path = Path(path)
+    yield from rechunk(path, _aedat2_blocks(path), sensor_size or DVS128, chunk_events)
 
 
 def _check_dvs128(path: Path, events: Events, fmt: str) -> None:
@@ -143,6 +166,71 @@ def write_aedat2(path: str | Path, events: Events) -> None:
 # --- AEDAT 3.1 ---------------------------------------------------------------------------------
 
 
+_AEDAT31_MAX_TYPE = 13
+"""Highest caer event type (0 special .. 13 matrix 4x4); a larger type is a corrupt header."""
+
+
+def _aedat31_blocks(path: Path):
+    """Decoded polarity packets of an AEDAT 3.1 file, one packet (or :data:`BLOCK_BYTES` of
+    it) at a time; the packet headers are checked so a corrupt one is refused, never skipped."""
+    size = size_of(path)
+    with open_file(path) as fh:
+        pos, lines = _aedat_header(fh, path)
+        if not lines or lines[-1] != "#!END-HEADER":
+            raise EventFileError(path, "AEDAT 3.1 header does not end with #!END-HEADER")
+        while pos < size:
+            head = read_at(fh, path, _AEDAT31_PACKET.size)
+            if len(head) < _AEDAT31_PACKET.size:
+                raise EventFileError(path, f"truncated packet header at byte {pos}")
+            e_type, _, e_size, e_ts_off, e_overflow, e_capacity, e_number, e_valid = (
+                _AEDAT31_PACKET.unpack(head)
+            )
+            where = f"packet header at byte {pos}"
+            if e_type > _AEDAT31_MAX_TYPE:
+                raise EventFileError(path, f"corrupt {where}: event type {e_type} is unknown")
+            if e_size == 0 or e_ts_off + 4 > e_size:
+                raise EventFileError(
+                    path, f"corrupt {where}: event size {e_size}, timestamp offset {e_ts_off}"
+                )
+            if e_number > e_capacity or e_valid > e_number:
+                raise EventFileError(
+                    path,
+                    f"corrupt {where}: {e_valid} valid of {e_number} events in a packet of "
+                    f"capacity {e_capacity}",
+                )
+            pos += _AEDAT31_PACKET.size
+            length = e_capacity * e_size
+            if pos + length > size:
+                raise EventFileError(
+                    path,
+                    f"truncated packet at byte {pos}: {e_capacity} events of {e_size} bytes "
+                    f"announced, {size - pos} bytes left",
+                )
+            if e_type != _AEDAT31_POLARITY:
+                fh.seek(pos + length)
+                pos += length
+                continue
+            if e_size != 8 or e_ts_off != 4:
+                raise EventFileError(
+                    path, f"polarity packet at byte {pos} has {e_size}-byte events, not 8"
+                )
+            left = length
+            while left:
+                data = read_at(fh, path, min(left, BLOCK_BYTES - BLOCK_BYTES % 8))
+                if len(data) % 8 or not data:
+                    raise EventFileError(path, "the file changed while it was read")
+                left -= len(data)
+                words = np.frombuffer(data, dtype="<u4")
+                aer = words[0::2]
+                yield (
+                    words[1::2].astype(np.int64) | (e_overflow << 31),
+                    (aer >> 17) & 0x7FFF,
+                    (aer >> 2) & 0x7FFF,
+                    (aer >> 1) & 1,
+                )
+            pos += length
+
+
 def _read_aedat31(
     path: Path,
     sensor_size: tuple[int, int] | None,
@@ -154,54 +242,18 @@ def _read_aedat31(
     After the header (ending ``#!END-HEADER``), 28-byte packet headers each followed by
     ``eventCapacity * eventSize`` bytes. Packets of type 1 (polarity, 8-byte events): data
     uint32 with polarity bit 1, y bits 2..16, x bits 17..31; timestamp = uint32 |
-    eventTSOverflow << 31. Other packet types are skipped. As in SpikingJelly and tonic, all
+    eventTSOverflow << 31. Other packet types (caer types 0..13) are skipped; a packet header
+    with an unknown type, a timestamp offset outside its events, more valid than stored or
+    more stored than capacity events is refused as corrupt. As in SpikingJelly and tonic, all
     ``eventCapacity`` events are kept and the validity bit is not filtered; x and y are not
     flipped.
     """
-    data = read_bytes(path)
-    start, lines = _aedat_header_end(data)
-    if not lines or lines[-1] != "#!END-HEADER":
-        raise EventFileError(path, "AEDAT 3.1 header does not end with #!END-HEADER")
-    chunks: list[tuple[np.ndarray, int]] = []
-    pos = start
-    while pos < len(data):
-        if pos + _AEDAT31_PACKET.size > len(data):
-            raise EventFileError(path, f"truncated packet header at byte {pos}")
-        e_type, _, e_size, _, e_overflow, e_capacity, _, _ = _AEDAT31_PACKET.unpack_from(data, pos)
-        pos += _AEDAT31_PACKET.size
-        length = e_capacity * e_size
-        if pos + length > len(data):
-            raise EventFileError(
-                path,
-                f"truncated packet at byte {pos}: {e_capacity} events of {e_size} bytes announced, "
-                f"{len(data) - pos} bytes left",
-            )
-        if e_type == _AEDAT31_POLARITY:
-            if e_size != 8:
-                raise EventFileError(
-                    path, f"polarity packet at byte {pos} has {e_size}-byte events, not 8"
-                )
-            chunks.append(
-                (np.frombuffer(data, dtype="<u4", count=2 * e_capacity, offset=pos), e_overflow)
-            )
-        pos += length
-    if chunks:
-        words = np.concatenate([w for w, _ in chunks]).astype(np.int64)
-        overflow = np.concatenate([np.full(len(w) // 2, o, np.int64) for w, o in chunks])
-    else:
-        words = np.zeros(0, np.int64)
-        overflow = np.zeros(0, np.int64)
-    aer, ts = words[0::2], words[1::2]
-    return validate_events(
-        ts | (overflow << 31),
-        (aer >> 17) & 0x7FFF,
-        (aer >> 2) & 0x7FFF,
-        (aer >> 1) & 1,
-        sensor_size or DVS128,
-        path=path,
-        on_unsorted=on_unsorted,
-        allow_empty=allow_empty,
-    )
+    return collect(path, _aedat31_blocks(path), sensor_size or DVS128, on_unsorted, allow_empty)
+
+
+def _aedat31_chunks(path: Path, *, sensor_size=None, chunk_events: int):
+    path = Path(path)
+    yield from rechunk(path, _aedat31_blocks(path), sensor_size or DVS128, chunk_events)
 
 
 def write_aedat31(path: str | Path, events: Events) -> None:
@@ -238,14 +290,8 @@ def write_aedat31(path: str | Path, events: Events) -> None:
 # --- AEDAT 4 -----------------------------------------------------------------------------------
 
 
-def _read_aedat4(
-    path: Path,
-    sensor_size: tuple[int, int] | None,
-    on_unsorted: UnsortedPolicy,
-    allow_empty: bool,
-) -> Events:
-    """AEDAT 4 via the ``aedat`` package: the events stream with the lowest id (as tonic does);
-    sensor size from that stream's width and height."""
+def _aedat4_open(path: Path):
+    """``(decoder, stream id, header sensor size)`` of the lowest-id events stream."""
     try:
         import aedat
     except ImportError:
@@ -255,34 +301,62 @@ def _read_aedat4(
     try:
         decoder = aedat.Decoder(str(path))
         streams = decoder.id_to_stream()
-        ids = [sid for sid, s in streams.items() if s.get("type") == "events"]
-        if not ids:
-            raise EventFileError(path, "the AEDAT 4 file has no events stream")
-        sid = min(ids)
-        packets = [pk["events"] for pk in decoder if pk["stream_id"] == sid and "events" in pk]
-    except RuntimeError as exc:
+    except (RuntimeError, OSError, ValueError) as exc:
         raise EventFileError(path, f"corrupt AEDAT 4 file ({exc})") from None
-    header_size = (int(streams[sid]["width"]), int(streams[sid]["height"]))
-    if packets:
-        ev = np.concatenate(packets)
-        t, x, y, p = ev["t"], ev["x"], ev["y"], ev["on"]
-    else:
-        t = x = y = p = np.zeros(0, np.int64)
-    return validate_events(
-        t.astype(np.int64),
-        x,
-        y,
-        p.astype(np.uint8),
-        sensor_size or header_size,
-        path=path,
-        on_unsorted=on_unsorted,
-        allow_empty=allow_empty,
-    )
+    ids = [sid for sid, s in streams.items() if s.get("type") == "events"]
+    if not ids:
+        raise EventFileError(path, "the AEDAT 4 file has no events stream")
+    sid = min(ids)
+    try:
+        size = (int(streams[sid]["width"]), int(streams[sid]["height"]))
+    except (KeyError, TypeError, ValueError):
+        raise EventFileError(
+            path, "the AEDAT 4 events stream has no numeric width and height"
+        ) from None
+    return decoder, sid, check_header_size(path, *size)
 
 
-register(FileFormat("aedat2", "AEDAT 2.0 (DVS128 addresses)", (".aedat",), _read_aedat2))
+def _aedat4_blocks(path: Path, decoder, sid: int):
+    try:
+        for packet in decoder:
+            if packet["stream_id"] == sid and "events" in packet:
+                ev = packet["events"]
+                yield ev["t"].astype(np.int64), ev["x"], ev["y"], ev["on"].astype(np.uint8)
+    except (RuntimeError, OSError, ValueError) as exc:
+        raise EventFileError(path, f"corrupt AEDAT 4 file ({exc})") from None
+
+
+def _read_aedat4(
+    path: Path,
+    sensor_size: tuple[int, int] | None,
+    on_unsorted: UnsortedPolicy,
+    allow_empty: bool,
+) -> Events:
+    """AEDAT 4 via the ``aedat`` package: the events stream with the lowest id (as tonic does);
+    sensor size from that stream's width and height (each at most 8192). Decoded packet by
+    packet."""
+    decoder, sid, header_size = _aedat4_open(path)
+    blocks = _aedat4_blocks(path, decoder, sid)
+    return collect(path, blocks, sensor_size or header_size, on_unsorted, allow_empty)
+
+
+def _aedat4_chunks(path: Path, *, sensor_size=None, chunk_events: int):
+    path = Path(path)
+    decoder, sid, header_size = _aedat4_open(path)
+    blocks = _aedat4_blocks(path, decoder, sid)
+    yield from rechunk(path, blocks, sensor_size or header_size, chunk_events)
+
+
 register(
-    FileFormat("aedat3.1", "AEDAT 3.1 polarity packets", (".aedat",), _read_aedat31),
+    FileFormat("aedat2", "AEDAT 2.0 (DVS128 addresses)", (".aedat",), _read_aedat2, _aedat2_chunks)
+)
+register(
+    FileFormat(
+        "aedat3.1", "AEDAT 3.1 polarity packets", (".aedat",), _read_aedat31, _aedat31_chunks
+    ),
     sniff=_sniff_aedat,
 )
-register(FileFormat("aedat4", "AEDAT 4", (".aedat4",), _read_aedat4), sniff=_sniff_aedat4)
+register(
+    FileFormat("aedat4", "AEDAT 4", (".aedat4",), _read_aedat4, _aedat4_chunks),
+    sniff=_sniff_aedat4,
+)

@@ -8,7 +8,16 @@ import numpy as np
 
 from hsd.errors import EventFileError
 from hsd.events.core import Events, UnsortedPolicy
-from hsd.events.formats._base import FOREIGN_MAGICS, finish, read_bytes, size_of
+from hsd.events.formats._base import (
+    BLOCK_BYTES,
+    FOREIGN_MAGICS,
+    collect,
+    infer_size,
+    open_file,
+    read_at,
+    rechunk,
+    size_of,
+)
 from hsd.events.formats.registry import FileFormat, register
 
 # ATIS .bin: an event with y == 240 marks a timestamp overflow (tonic / Orchard's reader).
@@ -28,6 +37,34 @@ def _sniff(path: Path, head: bytes) -> str:
     return "atis-bin"
 
 
+def _atis_blocks(path: Path):
+    """Decoded ``(t, x, y, p)`` blocks of an ATIS file, read :data:`BLOCK_BYTES` at a time; the
+    overflow count is carried from block to block."""
+    size = size_of(path)
+    if size % 5:
+        raise EventFileError(path, f"truncated: {size} bytes is not a multiple of 5")
+    step = BLOCK_BYTES - BLOCK_BYTES % 5
+    overflows = 0
+    with open_file(path) as fh:
+        while True:
+            data = read_at(fh, path, step)
+            if not data:
+                return
+            if len(data) % 5:
+                raise EventFileError(path, "the file changed while it was read")
+            raw = np.frombuffer(data, dtype=np.uint8).reshape(-1, 5)
+            overflow = raw[:, 1] == _ATIS_OVERFLOW_Y
+            keep = ~overflow
+            t = (
+                ((raw[:, 2].astype(np.int64) & 0x7F) << 16)
+                | (raw[:, 3].astype(np.int64) << 8)
+                | raw[:, 4]
+            )
+            t += _ATIS_OVERFLOW_US * (overflows + np.cumsum(overflow))
+            overflows += int(np.count_nonzero(overflow))
+            yield t[keep], raw[keep, 0], raw[keep, 1], raw[keep, 2] >> 7
+
+
 def _read_atis_bin(
     path: Path,
     sensor_size: tuple[int, int] | None,
@@ -38,24 +75,18 @@ def _read_atis_bin(
     low 23 bits of bytes 2..4 big-endian. As in tonic (after G. Orchard's reader), an event with
     y == 240 is a timestamp-overflow marker: it is dropped and adds 2**13 us to every later
     timestamp."""
-    data = read_bytes(path)
-    if len(data) % 5:
-        raise EventFileError(path, f"truncated: {len(data)} bytes is not a multiple of 5")
-    raw = np.frombuffer(data, dtype=np.uint8).reshape(-1, 5).astype(np.int64)
-    overflow = raw[:, 1] == _ATIS_OVERFLOW_Y
-    t = ((raw[:, 2] & 0x7F) << 16) | (raw[:, 3] << 8) | raw[:, 4]
-    t = t + _ATIS_OVERFLOW_US * np.cumsum(overflow)
-    keep = ~overflow
-    return finish(
-        path,
-        t[keep],
-        raw[keep, 0],
-        raw[keep, 1],
-        raw[keep, 2] >> 7,
-        sensor_size,
-        on_unsorted,
-        allow_empty,
-    )
+    return collect(path, _atis_blocks(path), sensor_size, on_unsorted, allow_empty)
+
+
+def _atis_chunks(path: Path, *, sensor_size=None, chunk_events: int):
+    """Chunks of ``chunk_events`` events; without ``sensor_size`` a first streaming pass finds
+    (max x + 1, max y + 1), as the whole read does."""
+    path = Path(path)
+    if sensor_size is None:
+        sensor_size = infer_size(path, _atis_blocks(path))
+        if sensor_size is None:
+            return
+    yield from rechunk(path, _atis_blocks(path), sensor_size, chunk_events)
 
 
 def write_atis_bin(path: str | Path, events: Events) -> None:
@@ -98,6 +129,7 @@ register(
         "ATIS 5-byte events (N-MNIST / N-Caltech101 .bin, SLAYER .bs2)",
         (".bin", ".bs2"),
         _read_atis_bin,
+        _atis_chunks,
     ),
     sniff=_sniff,
 )

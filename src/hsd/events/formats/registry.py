@@ -124,36 +124,102 @@ def check_chunking(chunk_events: int | None, chunk_us: int | None) -> None:
         raise ValueError(f"chunk size must be a positive integer, got {value!r}")
 
 
+_WINDOW_READ_EVENTS = 1 << 16
+"""Events per chunk the ``chunk_us`` path reads from a chunked reader to cut windows from."""
+
+
+def _ordered(path: Path, chunks: Iterator[Events], on_unsorted: str) -> Iterator[Events]:
+    """Pass ``chunks`` through, refusing (``"error"``) a timestamp that decreases within or
+    across chunks; ``"keep"`` passes them as stored."""
+    last = None
+    seen = 0
+    for chunk in chunks:
+        if on_unsorted == "error" and len(chunk):
+            bad = np.flatnonzero(np.diff(chunk.t) < 0)
+            if last is not None and int(chunk.t[0]) < last:
+                bad = np.array([-1])
+            if len(bad):
+                raise EventFileError(
+                    path,
+                    f"timestamps decrease at event {seen + int(bad[0]) + 1}: a chunked read "
+                    "needs events in time order (read_events reads the whole file and sorts)",
+                )
+            last = int(chunk.t[-1])
+        seen += len(chunk)
+        yield chunk
+
+
 def iter_events(
     path: str | Path,
     *,
     chunk_events: int | None = None,
     chunk_us: int | None = None,
     sensor_size: tuple[int, int] | None = None,
+    on_unsorted: str = "error",
 ) -> Iterator[Events]:
     """Chunks of a recording: at most ``chunk_events`` events each, or ``chunk_us`` microseconds
     of events (``[t0 + i*W, t0 + (i+1)*W)``, empty windows skipped); exactly one of the two.
     The chunks concatenate to ``read_events(path, sensor_size=sensor_size)``.
 
     Formats with a chunked reader (:attr:`FileFormat.chunks`) stream the file with memory
-    independent of its length; the others are read whole and sliced.
+    independent of its length, in both modes; the others are read whole and sliced.
+
+    Unsorted input: a stream cannot be sorted without reading it whole, so with
+    ``on_unsorted="error"`` (the default) a streamed file whose timestamps decrease raises
+    :class:`EventFileError` at the first decrease (chunks before it have been yielded);
+    ``"keep"`` (``chunk_events`` only) yields the events as stored. Formats read whole are
+    sorted (with a warning) as :func:`read_events` does. A file with zero events yields
+    nothing.
     """
     check_chunking(chunk_events, chunk_us)
+    if on_unsorted not in ("error", "keep"):
+        raise ValueError(f"on_unsorted must be 'error' or 'keep', not {on_unsorted!r}")
+    if chunk_us is not None and on_unsorted == "keep":
+        raise ValueError("chunk_us windows need time order: on_unsorted='keep' is refused")
     path = Path(path)
     fmt = _event_format(path)
+    if fmt.chunks is not None:
+        size = int(chunk_events) if chunk_events is not None else _WINDOW_READ_EVENTS
+        stream = _ordered(
+            path, fmt.chunks(path, sensor_size=sensor_size, chunk_events=size), on_unsorted
+        )
+        if chunk_events is not None:
+            yield from stream
+        else:
+            yield from _windows(stream, int(chunk_us))
+        return
+    events = fmt.read(path, sensor_size, "keep" if on_unsorted == "keep" else "sort", True)
     if chunk_events is not None:
-        if fmt.chunks is not None:
-            yield from fmt.chunks(path, sensor_size=sensor_size, chunk_events=int(chunk_events))
-            return
-        events = fmt.read(path, sensor_size, "sort", False)
         for start in range(0, len(events), int(chunk_events)):
             yield events.select(slice(start, start + int(chunk_events)))
         return
-    events = fmt.read(path, sensor_size, "sort", False)
-    if len(events) == 0:
-        return
-    windows = (events.t - events.t[0]) // int(chunk_us)
-    cuts = np.flatnonzero(np.diff(windows)) + 1
-    bounds = [0, *cuts.tolist(), len(events)]
-    for a, b in itertools.pairwise(bounds):
-        yield events.select(slice(a, b))
+    yield from _windows(iter([events]), int(chunk_us))
+
+
+def _windows(chunks: Iterator[Events], width: int) -> Iterator[Events]:
+    """Cut time-ordered chunks into windows ``[t0 + i*W, t0 + (i+1)*W)`` (empty ones skipped);
+    a window is yielded once an event of a later window arrives (or the stream ends)."""
+    t0 = None
+    pending: list[Events] = []
+    for chunk in chunks:
+        if not len(chunk):
+            continue
+        if t0 is None:
+            t0 = int(chunk.t[0])
+        windows = (chunk.t - t0) // width
+        cuts = np.flatnonzero(np.diff(windows)) + 1
+        bounds = [0, *cuts.tolist(), len(chunk)]
+        if pending and int(windows[0]) != int((pending[-1].t[-1] - t0) // width):
+            yield _join(pending)
+            pending = []
+        for a, b in itertools.pairwise(bounds[:-1]):
+            pending.append(chunk.select(slice(a, b)))
+            yield _join(pending)
+            pending = []
+        pending.append(chunk.select(slice(bounds[-2], bounds[-1])))
+    if pending:
+        yield _join(pending)
+
+
+def _join(parts: list[Events]) -> Events:
+    return parts[0] if len(parts) == 1 else Events.concatenate(parts)
