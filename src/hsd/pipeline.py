@@ -1029,4 +1029,21 @@ def evaluate_checkpoint(
     result["checkpoint"] = ckpt["path"]
     result["stage"] = ckpt["stage"]
     result["spiking"] = bool(ckpt["model"]["spiking"])
+    result["trained_steps"] = trained_steps(ckpt["stage"], config_from_dict(ckpt["config"]))
     return result
+
+
+def trained_steps(stage: str, cfg: Config) -> int | str | None:
+    """The number of steps a run of ``stage`` was trained at, from its saved config: N frames
+    for the teacher, ``distill.steps`` / ``baseline.steps`` for the SNN stages (``"1..T"`` for
+    anytime distillation, trained at every prefix), None for a converted network (not
+    trained)."""
+    if stage == "teacher":
+        return cfg.data.frames
+    if stage == "distill-anytime":
+        return f"1..{cfg.distill.steps}"
+    if stage.startswith("distill-"):
+        return cfg.distill.steps
+    if stage.startswith("baseline-"):
+        return cfg.baseline.steps
+    return None
