@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.hsd-installed
 EXTRAS ?= dev,aedat4,prophesee,export,live
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean docs
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/python -m pytest -q -m "slow or not slow"
+	$(BIN)/pytest -q -m "slow or not slow"
+
+# The documentation site (MkDocs Material + mkdocstrings) into site/; --strict: a broken
+# reference or a missing page fails the build. Installs the 'docs' extra on first use.
+docs: $(STAMP)
+	$(BIN)/python -c "import mkdocs, material, mkdocstrings" 2>/dev/null || \
+		$(BIN)/python -m pip install -q -c constraints.txt -e '.[$(EXTRAS),docs]'
+	$(BIN)/mkdocs build --strict --site-dir site
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -29,4 +36,4 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks
 
 clean:
-	rm -rf $(VENV) demo-out bench-out runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo-out bench-out runs site .pytest_cache .ruff_cache

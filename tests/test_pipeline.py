@@ -87,6 +87,18 @@ def test_convert_distill_baseline_evaluate(cfg, data, teacher_ckpt, tmp_path):
         assert latency == sorted(latency) and latency[0] > 0  # prefix: more steps, more stream
         assert result["firing_rates"] and all(0 <= r <= 1 for r in result["firing_rates"].values())
 
+    trained = {
+        p: evaluate_checkpoint(p, [1], cfg=cfg, data=data, progress=False)["trained_steps"]
+        for p in (teacher_ckpt, converted, student, baseline)
+    }
+    # hsd evaluate's "trained at T" column: N frames, none, distill.steps, baseline.steps
+    assert trained == {
+        teacher_ckpt: cfg.data.frames,
+        converted: None,
+        student: cfg.distill.steps,
+        baseline: cfg.baseline.steps,
+    }
+    assert cfg.distill.steps == 2
     rebin = evaluate_checkpoint(
         student, [1, 2], protocol="rebin", cfg=cfg, data=data, progress=False
     )

@@ -80,7 +80,9 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
 def _cmd_data_show(args: argparse.Namespace) -> int:
     from hsd.data.info import show_sample
 
-    out = show_sample(args.dataset, args.root, args.index, args.out, n_frames=args.frames)
+    out = show_sample(
+        args.dataset, args.root, args.index, args.out, n_frames=args.frames, split=args.split
+    )
     print(f"wrote {out}")
     return 0
 
@@ -482,7 +484,11 @@ def _add_stream_export_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_export_nir)
 
 
-def _add_config_args(p: argparse.ArgumentParser, resume: bool = True) -> None:
+def _add_config_args(
+    p: argparse.ArgumentParser,
+    resume: bool = True,
+    out_help: str = "run directory (default runs/<name>-<stage>)",
+) -> None:
     p.add_argument("--config", default=None, help="YAML recipe (see configs/)")
     p.add_argument(
         "--set",
@@ -491,7 +497,7 @@ def _add_config_args(p: argparse.ArgumentParser, resume: bool = True) -> None:
         metavar="KEY=VALUE",
         help="override a config value, e.g. --set distill.steps=1 (repeatable)",
     )
-    p.add_argument("--out", default=None, help="run directory (default runs/<name>-<stage>)")
+    p.add_argument("--out", default=None, help=out_help)
     if resume:
         p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
         p.add_argument(
@@ -535,13 +541,22 @@ def build_parser() -> argparse.ArgumentParser:
     dinfo.add_argument("--json", action="store_true")
     dinfo.set_defaults(func=_cmd_data_info)
     dshow = data_sub.add_parser("show", help="draw the frames of one sample to a PNG")
-    dshow.add_argument("dataset")
-    dshow.add_argument("--root", default=None)
-    dshow.add_argument("--index", type=argtype(int, min=0), default=0)
+    dshow.add_argument("dataset", help="dataset name (see hsd data info)")
+    dshow.add_argument("--root", default=None, help="dataset folder (not needed for digits-dvs)")
+    dshow.add_argument(
+        "--split",
+        choices=["train", "test", "all"],
+        default=None,
+        help="which samples --index counts in (default: train for a dataset with an official "
+        "split, else all, in the dataset's order)",
+    )
+    dshow.add_argument(
+        "--index", type=argtype(int, min=0), default=0, help="sample number within --split"
+    )
     dshow.add_argument(
         "--frames", type=argtype(int, min=1, max=1000), default=10, help="number of frames N"
     )
-    dshow.add_argument("--out", required=True)
+    dshow.add_argument("--out", required=True, help="PNG file to write")
     dshow.set_defaults(func=_cmd_data_show)
 
     p = sub.add_parser("teacher", help="stage 1: train the QCFS ANN teacher on N frames")
@@ -576,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
     p = sub.add_parser("demo", help="the whole method and its baselines on the embedded data")
-    _add_config_args(p, resume=False)
+    _add_config_args(p, resume=False, out_help="output folder (default demo-out)")
     p.set_defaults(out="demo-out")
     p.add_argument("--quick", action="store_true", help="a short run (about a minute)")
     p.set_defaults(func=_cmd_demo)

@@ -437,6 +437,12 @@ class EvalConfig:
     batch_size: int = setting(256, min=1, max=1 << 20)
 
 
+@dataclass
+class LogConfig:
+    # also write metrics.jsonl's scalars as TensorBoard events in <run>/tensorboard/
+    tensorboard: bool = False
+
+
 _NAME = r"[^/\\\x00]+"
 _DEVICE = r"auto|cpu|mps|cuda(:[0-9]{1,3})?"
 
@@ -450,6 +456,7 @@ class Config:
     # "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:1"...
     device: str = setting("auto", pattern=_DEVICE, what="'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'")
     threads: int = setting(0, min=0, max=1024, doc="torch CPU threads, 0 = torch's default")
+    # progress bars (drawn only on a terminal); the per-epoch lines are printed either way
     progress: bool = True
     # torch.use_deterministic_algorithms: bit-exact reruns/resumes
     deterministic: bool = False
@@ -464,6 +471,7 @@ class Config:
     distill: DistillConfig = field(default_factory=DistillConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     def validate(self) -> Config:
         """Check every key against its :func:`setting` (type, range, finiteness, nulls), then

@@ -28,13 +28,13 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 from hsd.config import Config, OptimConfig, config_from_dict, config_to_dict
 from hsd.data import Augment, FrameArrays, get_dataset, kfold_manifests, load_frames, make_manifest
 from hsd.errors import CheckpointError, ConfigError, HSDError, RunDirError
 from hsd.events.frames import FrameSpec
 from hsd.models import FiringRateMonitor, convert_to_snn, create_model, is_spiking, list_models
+from hsd.progress import TensorBoardWriter, epoch_line
 from hsd.runtime import admit
 from hsd.train import distributed as dist
 from hsd.train.checkpoint import load_checkpoint, require, save_checkpoint
@@ -441,6 +441,8 @@ def _fit(
             state["scaler"] = scaler.state_dict()
         return _payload(model, model_spec, cfg, data, stage, epoch=epoch_done, **state)
 
+    # flushed after every epoch, so a run that stops early keeps its events
+    board = TensorBoardWriter(run.path / "tensorboard") if main and cfg.log.tensorboard else None
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
         train_feed.set_epoch(epoch, skip_batches=skip)
@@ -493,18 +495,21 @@ def _fit(
             "seconds": round(time.perf_counter() - t0, 2),
         }
         run.log(record)
-        if cfg.progress:
-            tail = "" if val_acc is None else f" val acc {100 * val_acc:.1f}%"
-            tqdm.write(
-                f"[{stage}] epoch {epoch + 1}/{epochs}: loss {metrics['loss']:.4f} "
-                f"train acc {100 * metrics['acc']:.1f}%{tail} ({record['seconds']:.1f}s)"
-            )
+        if board is not None:
+            board.add(record)
+        tail = "" if val_acc is None else f" val acc {100 * val_acc:.1f}%"
+        epoch_line(
+            f"[{stage}] epoch {epoch + 1}/{epochs}: loss {metrics['loss']:.4f} "
+            f"train acc {100 * metrics['acc']:.1f}%{tail} ({record['seconds']:.1f}s)"
+        )
         if improved:
             payload = _payload(
                 model, model_spec, cfg, data, stage, epoch=epoch + 1, best_val=best, metrics=record
             )
             save_checkpoint(payload, run.best)
         save_checkpoint(resume_payload(epoch + 1, metrics=record), run.last)
+    if board is not None:
+        board.close()
     if main:
         if run.best.is_file():
             model.load_state_dict(load_checkpoint(run.best, map_location=device)["state_dict"])
@@ -1024,4 +1029,21 @@ def evaluate_checkpoint(
     result["checkpoint"] = ckpt["path"]
     result["stage"] = ckpt["stage"]
     result["spiking"] = bool(ckpt["model"]["spiking"])
+    result["trained_steps"] = trained_steps(ckpt["stage"], config_from_dict(ckpt["config"]))
     return result
+
+
+def trained_steps(stage: str, cfg: Config) -> int | str | None:
+    """The number of steps a run of ``stage`` was trained at, from its saved config: N frames
+    for the teacher, ``distill.steps`` / ``baseline.steps`` for the SNN stages (``"1..T"`` for
+    anytime distillation, trained at every prefix), None for a converted network (not
+    trained)."""
+    if stage == "teacher":
+        return cfg.data.frames
+    if stage == "distill-anytime":
+        return f"1..{cfg.distill.steps}"
+    if stage.startswith("distill-"):
+        return cfg.distill.steps
+    if stage.startswith("baseline-"):
+        return cfg.baseline.steps
+    return None

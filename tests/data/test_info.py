@@ -61,5 +61,57 @@ def test_cli_missing_root_is_a_clean_error(tmp_path, capsys, command):
 def test_cli_index_out_of_range(nmnist_root, tmp_path, capsys):
     root, _ = nmnist_root
     argv = ["data", "show", "nmnist", "--root", str(root), "--index", "30", "--out", "x.png"]
-    assert main(argv) == 2
-    assert "index 30 is outside [0, 30)" in capsys.readouterr().err
+    assert main([*argv, "--split", "all"]) == 2
+    assert "index 30 is outside [0, 30) (split all)" in capsys.readouterr().err
+    assert main(argv) == 2  # default: the 20 training samples
+    assert "index 30 is outside [0, 20) (split train)" in capsys.readouterr().err
+
+
+def test_show_indexes_train_first_and_split_chooses(nmnist_root):
+    from hsd.data import get_dataset
+    from hsd.data.info import sample_index
+
+    root, _ = nmnist_root
+    ds = get_dataset("nmnist", root)
+    first, split = sample_index(ds, 0)
+    assert split == "train" and ds.samples[first].key.startswith("Train/")
+    keys = [ds.samples[sample_index(ds, i, "test")[0]].key for i in range(10)]
+    assert all(k.startswith("Test/") for k in keys) and len(set(keys)) == 10
+    assert sample_index(ds, 29, "all")[1] == "all"
+
+
+def test_show_without_official_split_refuses_train(tmp_path):
+    from hsd.data import get_dataset
+    from hsd.data.info import sample_index
+    from hsd.errors import DatasetError
+
+    ds = get_dataset("digits-dvs", None)
+    assert sample_index(ds, 5)[0] == 5  # default "all": the dataset's order
+    with pytest.raises(DatasetError, match="digits-dvs: has no official train split"):
+        sample_index(ds, 0, "train")
+
+
+def test_show_draws_a_polarity_legend(nmnist_root, tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    texts = []
+    original = Figure.text
+
+    def record(self, x, y, s, *args, **kwargs):
+        texts.append(s)
+        return original(self, x, y, s, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "text", record)
+    root, _ = nmnist_root
+    show_sample("nmnist", root, 0, tmp_path / "s.png", n_frames=2, split="test")
+    assert any("red: ON" in t and "blue: OFF" in t for t in texts)
+
+
+def test_show_options_have_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["data", "show", "--help"])
+    out = capsys.readouterr().out
+    for option in ("--root", "--split", "--index", "--frames", "--out"):
+        line = next(ln for ln in out.splitlines() if ln.strip().startswith(option))
+        following = out.split(line, 1)[1].splitlines()[0] if line.strip() == option else line
+        assert len((line + following).split()) > 2, option

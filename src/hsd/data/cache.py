@@ -37,6 +37,7 @@ from hsd.data.datasets import check_counts
 from hsd.data.paths import cache_dir as default_cache_dir
 from hsd.errors import DatasetError, HSDWarning
 from hsd.events.frames import FrameSpec, resize_nearest
+from hsd.progress import bars_enabled
 
 __all__ = ["FORMAT_VERSION", "FrameArrays", "FrameCache", "load_frames"]
 
@@ -164,7 +165,7 @@ def _integrate_all(dataset: EventDataset, spec: FrameSpec, folder: Path, progres
         range(n),
         desc=f"{dataset.name} -> frames ({spec.key()})",
         unit="sample",
-        disable=not progress,
+        disable=not bars_enabled(progress),
     )
     for i in bar:
         frames, end_times[i] = _sample_frames(dataset, spec, i)

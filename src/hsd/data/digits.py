@@ -26,6 +26,7 @@ from hsd.data.registry import register
 from hsd.errors import DatasetError
 from hsd.events.core import Events
 from hsd.events.emulator import DVSEmulator
+from hsd.progress import bars_enabled
 
 __all__ = ["DigitsDVS"]
 
@@ -119,7 +120,9 @@ class DigitsDVS(EventDataset):
     def _generate(self, progress: bool) -> None:
         parts: list[Events] = []
         n = len(self._images)
-        with tqdm(total=n, desc="emulating digits-dvs", unit="sample", disable=not progress) as bar:
+        with tqdm(
+            total=n, desc="emulating digits-dvs", unit="sample", disable=not bars_enabled(progress)
+        ) as bar:
             for start in range(0, n, _BATCH):
                 stop = min(start + _BATCH, n)
                 seeds = [self.seed * _SEED_STRIDE + i for i in range(start, stop)]

@@ -99,19 +99,53 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def show_sample(
-    name: str, root: str | Path | None, index: int, out_png: str | Path, n_frames: int = 10
-) -> Path:
-    """Draw sample ``index`` as one row of frames (ON events red, OFF blue) into ``out_png``.
+def sample_index(dataset, index: int, split: str | None = None) -> tuple[int, str]:
+    """Position in ``dataset.samples`` of sample ``index`` of ``split``, and the split used.
 
-    Event datasets are integrated into ``n_frames`` frames of equal event count; stored frames
-    (sj-frames) are drawn as stored. The title names the class, key and number of events.
+    ``split``: "train" / "test" (official splits; "train" is the default when the dataset has
+    them) or "all" (the dataset's order; the default otherwise). Raises
+    :class:`~hsd.errors.DatasetError` for an index outside the split or a train/test split of
+    a dataset without an official split.
+    """
+    if split is None:
+        split = "train" if dataset.has_official_split else "all"
+    if split == "all":
+        chosen = list(range(len(dataset)))
+    elif not dataset.has_official_split:
+        raise DatasetError(
+            f"{dataset.name}: has no official {split} split (its split is made per run); "
+            "use --split all"
+        )
+    else:
+        chosen = [i for i, s in enumerate(dataset.samples) if s.split == split]
+    if not 0 <= index < len(chosen):
+        raise DatasetError(
+            f"{dataset.name}: index {index} is outside [0, {len(chosen)}) (split {split})"
+        )
+    return chosen[index], split
+
+
+def show_sample(
+    name: str,
+    root: str | Path | None,
+    index: int,
+    out_png: str | Path,
+    n_frames: int = 10,
+    split: str | None = None,
+) -> Path:
+    """Draw sample ``index`` of ``split`` as one row of frames into ``out_png``, with a legend
+    (ON events, brightness up: red; OFF events, brightness down: blue).
+
+    ``split``: "train" or "test" (the official split; default "train" when the dataset has
+    one) or "all" (every sample in the dataset's order; the default otherwise). A dataset
+    without an official split has only "all". Event datasets are integrated into ``n_frames``
+    frames of equal event count; stored frames (sj-frames) are drawn as stored. The title names
+    the class, split, key and number of events.
     """
     from matplotlib.figure import Figure
 
     dataset = get_dataset(name, root)
-    if not 0 <= index < len(dataset):
-        raise DatasetError(f"{dataset.name}: index {index} is outside [0, {len(dataset)})")
+    index, split = sample_index(dataset, index, split)
     sample = dataset.samples[index]
     dataset.prepare(progress=False)
     if dataset.kind == "frames":
@@ -132,9 +166,13 @@ def show_sample(
         ax.set_title(f"frame {i + 1}", fontsize=8)
         ax.set_axis_off()
     fig.suptitle(
-        f"{dataset.name}: class {dataset.classes[sample.label]} | {sample.key} | {what}",
+        f"{dataset.name} ({split}): class {dataset.classes[sample.label]} | {sample.key} | {what}",
         fontsize=9,
     )
+    legend = "red: ON events (brightness up)   blue: OFF events (brightness down)"
+    if frames.shape[1] == 1:
+        legend = "blue: events (one channel)"
+    fig.text(0.5, 0.02, legend, ha="center", fontsize=8)
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, facecolor="white", format="png")  # exactly at out, whatever its suffix

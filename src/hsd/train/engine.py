@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from hsd.config import OptimConfig
 from hsd.errors import HSDError
 from hsd.models import clamp_thresholds, reset_states
+from hsd.progress import bars_enabled
 from hsd.train.distributed import all_reduce_sums
 from hsd.train.feed import FrameFeed
 
@@ -162,7 +163,7 @@ def train_one_epoch(
         teacher.eval()
     tally = copy.deepcopy(tally) if tally is not None else new_tally()
     sums: dict[str, float] = tally["sums"]
-    bar = tqdm(feed, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(feed, desc=desc, leave=False, disable=not bars_enabled(progress), dynamic_ncols=True)
     step = start_step
     for batch in bar:
         batch = batch.to(device)
@@ -236,7 +237,9 @@ def predict_step_logits(
     """
     model.eval()
     outs, labels, index = [], [], []
-    for batch in tqdm(feed, desc=desc, leave=False, disable=not progress, dynamic_ncols=True):
+    for batch in tqdm(
+        feed, desc=desc, leave=False, disable=not bars_enabled(progress), dynamic_ncols=True
+    ):
         batch = batch.to(device)
         logits = forward_sequence(model, getattr(batch, input_key))
         outs.append(logits.float().transpose(0, 1).cpu())
