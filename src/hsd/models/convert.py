@@ -217,9 +217,19 @@ def _functional_problems(model: nn.Module) -> list[str]:
     return problems
 
 
-def check_convertible(model: nn.Module) -> None:
+def check_convertible(model: nn.Module, *, input_shape: tuple[int, int, int] | None = None) -> None:
     """Raise :class:`ConversionError` naming every obstacle to conversion: max pooling or ReLU
-    modules, functional ReLU / max-pooling calls, no QCFS at all, a QCFS used at two places."""
+    modules, functional ReLU / max-pooling calls, no QCFS at all, a QCFS used at two places,
+    and (when the frame shape ``(P, H, W)`` is known: ``input_shape``, else as in
+    :func:`convert_to_snn`) activations that do not see time as the first axis of
+    ``[T, B, ...]`` (:func:`check_time_first`, run on a spiking copy; ``model`` is untouched)."""
+    _check_static(model)
+    shape = input_shape if input_shape is not None else _input_shape(model)
+    if shape is not None:
+        check_time_first(_spiking_copy(model, True), tuple(int(s) for s in shape))
+
+
+def _check_static(model: nn.Module) -> None:
     problems = [
         f"layer '{name or '<root>'}' is {type(module).__name__}"
         for name, module in model.named_modules()
@@ -261,15 +271,8 @@ def convert_to_snn(
     probe that every neuron sees time first (:func:`check_time_first`). Raises
     :class:`~hsd.errors.ConversionError` naming every obstacle (:func:`check_convertible`) or
     the layer that does not see time first."""
-    check_convertible(model)
-    snn = copy.deepcopy(model)
-    targets = [(name, m) for name, m in snn.named_modules() if isinstance(m, QCFS)]
-    for name, qcfs in targets:
-        parent_name, _, child_name = name.rpartition(".")
-        parent = snn.get_submodule(parent_name)
-        spiking = QCFSNeuron(float(qcfs.threshold.detach()), learn_threshold=learn_threshold)
-        spiking.to(qcfs.lam.device).train(qcfs.training)
-        setattr(parent, child_name, spiking)
+    _check_static(model)
+    snn = _spiking_copy(model, learn_threshold)
     shape = input_shape if input_shape is not None else _input_shape(model)
     if shape is None:
         warnings.warn(
@@ -284,6 +287,19 @@ def convert_to_snn(
 
 
 _PROBE_T, _PROBE_B = 3, 2
+
+
+def _spiking_copy(model: nn.Module, learn_threshold: bool) -> nn.Module:
+    """A deep copy of ``model`` with each QCFS replaced by its :class:`QCFSNeuron`."""
+    snn = copy.deepcopy(model)
+    targets = [(name, m) for name, m in snn.named_modules() if isinstance(m, QCFS)]
+    for name, qcfs in targets:
+        parent_name, _, child_name = name.rpartition(".")
+        parent = snn.get_submodule(parent_name)
+        spiking = QCFSNeuron(float(qcfs.threshold.detach()), learn_threshold=learn_threshold)
+        spiking.to(qcfs.lam.device).train(qcfs.training)
+        setattr(parent, child_name, spiking)
+    return snn
 
 
 def _input_shape(model: nn.Module) -> tuple[int, int, int] | None:
