@@ -1,6 +1,6 @@
 """The HSD stages as library functions; the CLI and the demo call these and nothing else.
 
-Stages (method.md):
+Stages of Hybrid Step-wise Distillation:
 
 1. :func:`train_teacher`: QCFS ANN on all N frames, cross-entropy of the frame-mean logits.
 2. :func:`convert_checkpoint`: ANN -> SNN on a copy (the teacher checkpoint is untouched).

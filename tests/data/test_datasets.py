@@ -51,7 +51,7 @@ def test_nmnist_bad_layouts(nmnist_root, tmp_path, monkeypatch):
     assert "Train/" in message and "Test/" in message  # the expected layout is drawn
     monkeypatch.delenv("HSD_NMNIST_ROOT", raising=False)
     monkeypatch.delenv("HSD_DATA_DIR", raising=False)
-    with pytest.raises(DatasetError, match="--root DIR.*HSD_NMNIST_ROOT"):
+    with pytest.raises(DatasetError, match=r"--root DIR.*HSD_NMNIST_ROOT"):
         get_dataset("nmnist", None)
     monkeypatch.setenv("HSD_NMNIST_ROOT", str(root))  # the root from the environment
     assert len(get_dataset("nmnist", None)) > 0

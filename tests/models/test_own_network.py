@@ -70,7 +70,7 @@ def test_proper_network_converts_and_samples_are_independent():
 def test_create_model_tags_the_input_shape_so_conversion_probes_it():
     net = create_model(f"{__name__}:PerFrameFolded", in_channels=2, num_classes=3, input_size=8)
     assert net.hsd_input_shape == (2, 8, 8)
-    with pytest.raises(ConversionError, match="body.1"):
+    with pytest.raises(ConversionError, match=r"body\.1"):
         convert_to_snn(net)
 
 
