@@ -22,7 +22,7 @@ def test_recipes_by_name_path_and_refusals(tmp_path, monkeypatch):
     assert load_config(str(own)).data.root == "/somewhere"
     with pytest.raises(ConfigError, match="use --config nmnist"):
         load_config("configs/nmnist.yaml")
-    with pytest.raises(ConfigError, match="not a recipe name.*demo"):
+    with pytest.raises(ConfigError, match=r"not a recipe name.*demo"):
         load_config("nope")
     for name in names:
         text = (RECIPES_DIR / f"{name}.yaml").read_text()
