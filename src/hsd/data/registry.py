@@ -63,7 +63,7 @@ def register(name: str) -> Callable[[D], D]:
     return decorate
 
 
-_BUILTIN_MODULES = ("hsd.data.datasets", "hsd.data.digits")
+_BUILTIN_MODULES = ("hsd.data.datasets", "hsd.data.digits", "hsd.data.folder")
 
 
 def _load_builtin() -> None:
