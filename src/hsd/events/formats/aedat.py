@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hsd.errors import EventFileError
+from hsd.errors import EventFileError, install_hint
 from hsd.events.core import Events, UnsortedPolicy
 from hsd.events.formats._base import (
     BLOCK_BYTES,
@@ -296,7 +296,7 @@ def _aedat4_open(path: Path):
         import aedat
     except ImportError:
         raise EventFileError(
-            path, "reading AEDAT 4 needs the aedat package: pip install hsd[aedat4]"
+            path, "reading AEDAT 4 needs the aedat package: " + install_hint("aedat4")
         ) from None
     try:
         decoder = aedat.Decoder(str(path))
