@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.hsd-installed
-EXTRAS ?= dev,aedat4,prophesee,export,live
+EXTRAS ?= dev,aedat4,prophesee,export,live,triton
 
 .PHONY: demo test lint format bench clean docs
 

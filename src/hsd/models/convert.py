@@ -55,6 +55,7 @@ from spikingjelly.activation_based import functional, neuron
 from torch import fx, nn
 
 from hsd.errors import ConversionError, HSDWarning
+from hsd.models import qcfs_triton
 from hsd.models.qcfs import MIN_THRESHOLD, QCFS, positive_threshold
 from hsd.models.surrogate import Triangle
 
@@ -104,6 +105,8 @@ class QCFSNeuron(neuron.IFNode):
             lam = self._parameters.pop("lam")
             self.register_buffer("lam", lam.detach())
         self.learn_threshold = learn_threshold
+        #: multi-step implementation: "auto" | "loop" | "triton" (see :meth:`_use_fused`)
+        self.multistep_impl = "auto"
 
     @property
     def v_threshold(self) -> torch.Tensor:
@@ -161,11 +164,37 @@ class QCFSNeuron(neuron.IFNode):
         # ``x[t]`` would allocate and zero-fill a full ``[T, B, ...]`` gradient for every step).
         lam = self.v_threshold.to(inputs[0].dtype)
         v = states[0]
+        if self._use_fused(inputs[0]):
+            out_seq, v = qcfs_triton.multistep_if(
+                inputs[0], v, lam, float(self.surrogate_function.alpha)
+            )
+            return (out_seq,), (v, *states[1:])
         outputs = []
         for x in inputs[0].unbind(0):
             out, v = self._update(v, x, lam)
             outputs.append(out)
         return (torch.stack(outputs),), (v, *states[1:])
+
+    def _use_fused(self, x_seq: torch.Tensor) -> bool:
+        """Whether this multi-step forward runs the fused Triton kernel (``multistep_impl``).
+
+        ``"auto"`` (default): on CUDA tensors when triton imports, outside ``torch.compile``
+        (dynamo traces the loop instead) and with the triangle surrogate the kernel implements.
+        ``"loop"``: always the Python loop (the reference). ``"triton"``: always the kernel (on
+        CPU tensors this needs ``TRITON_INTERPRET=1``; raises if triton is absent).
+        """
+        impl = self.multistep_impl
+        if impl == "loop":
+            return False
+        if impl == "triton":
+            return True
+        return (
+            x_seq.is_cuda
+            and qcfs_triton.AVAILABLE
+            and type(self.surrogate_function) is Triangle
+            and self.surrogate_function.spiking
+            and not torch.compiler.is_compiling()
+        )
 
     def extra_repr(self) -> str:
         return (
