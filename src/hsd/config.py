@@ -352,6 +352,10 @@ class DataConfig:
     fold: int = setting(0, min=0)  # which fold is the test fold when folds > 0
     batch_size: int = setting(32, min=1, max=1 << 20)
     num_workers: int = setting(0, min=0, max=256, doc="feed threads ahead, 0 = in the loop")
+    # frame-cache build processes; null = the cores available (os.sched_getaffinity)
+    workers: int | None = setting(
+        None, min=0, max=1024, doc="cache-build processes, null = all cores"
+    )
     cache_dir: str | None = setting(None, nonempty=True)
     # >0: keep only this many samples per split (smoke tests of recipes)
     limit: int = setting(0, min=0, doc="samples per split, 0 = all")

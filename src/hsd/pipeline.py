@@ -122,6 +122,7 @@ class PreparedData:
                 self.spec(n_frames),
                 cache_dir=self.cfg.data.cache_dir,
                 progress=self.cfg.progress,
+                workers=self.cfg.data.workers,
             )
             if list(arrays.keys) != list(self.arrays.keys):
                 raise RuntimeError("re-binned frame arrays list samples in a different order")
@@ -151,7 +152,9 @@ def prepare_data(cfg: Config) -> PreparedData:
         resize=d.resize,
         clip=d.clip,
     )
-    arrays = load_frames(dataset, spec, cache_dir=d.cache_dir, progress=cfg.progress)
+    arrays = load_frames(
+        dataset, spec, cache_dir=d.cache_dir, progress=cfg.progress, workers=d.workers
+    )
     position = {key: i for i, key in enumerate(arrays.keys)}
 
     def positions(keys: list[str]) -> np.ndarray:

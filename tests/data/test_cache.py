@@ -114,3 +114,76 @@ def test_warm_cache_calls_no_file_reader(nmnist_root, tmp_path, monkeypatch):
     assert len(reads) == 30
     np.testing.assert_array_equal(cold.frames, warm.frames)
     assert warm.frames.sum() == sum(len(e) for e in written.values())
+
+
+def _entry_bytes(path):
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+
+
+@pytest.mark.parametrize("spec", [FrameSpec(n_frames=4), FrameSpec(n_frames=3, size=(3, 4))])
+def test_a_build_with_two_workers_writes_the_same_bytes_as_one(fake_dataset, tmp_path, spec):
+    ds = fake_dataset([5, 4])
+    one = load_frames(ds, spec, cache_dir=tmp_path / "one", progress=False, workers=1)
+    assert ds.calls == 9
+    ds.calls = 0
+    two = load_frames(ds, spec, cache_dir=tmp_path / "two", progress=False, workers=2)
+    assert ds.calls == 0  # integrated in the worker processes, not here
+    assert one.path.name == two.path.name
+    first, second = _entry_bytes(one.path), _entry_bytes(two.path)
+    assert sorted(first) == sorted(
+        ["frames.npy", "labels.npy", "end_times_us.npy", "keys.json", "manifest.json"]
+    )
+    for name in first:
+        assert first[name] == second[name], name
+    np.testing.assert_array_equal(one.frames, two.frames)
+
+
+def test_a_parallel_build_widens_to_int32_like_the_single_process_one(fake_dataset, tmp_path):
+    ds = fake_dataset([4])
+    original = ds.load_events
+
+    def load_events(index):
+        events = original(index)
+        if index == 2:  # 70,000 events on one pixel: beyond uint16
+            n = 70_000
+            zeros = np.zeros(n, dtype=np.int64)
+            return validate_events(np.arange(n), zeros, zeros, zeros, (8, 6))
+        return events
+
+    ds.load_events = load_events
+    spec = FrameSpec(n_frames=1)
+    one = load_frames(ds, spec, cache_dir=tmp_path / "one", progress=False, workers=1)
+    two = load_frames(ds, spec, cache_dir=tmp_path / "two", progress=False, workers=3)
+    assert one.frames.dtype == two.frames.dtype == np.int32
+    assert int(two.frames[2].max()) == 70_000
+    assert _entry_bytes(one.path) == _entry_bytes(two.path)
+
+
+def test_a_faulty_sample_in_a_worker_is_the_same_error_as_in_process(fake_dataset, tmp_path):
+    ds = fake_dataset([3, 3])
+
+    def load_events(index):
+        if index == 4:
+            raise DatasetError(f"fake: sample {index} is damaged")
+        return validate_events(np.arange(5), np.zeros(5), np.zeros(5), np.zeros(5), (8, 6))
+
+    ds.load_events = load_events
+    for workers in (1, 2):
+        with pytest.raises(DatasetError, match="fake: sample 4 is damaged"):
+            load_frames(
+                ds, FrameSpec(n_frames=2), cache_dir=tmp_path, progress=False, workers=workers
+            )
+    assert not any(p.name.startswith(".") for p in (tmp_path / "frames" / "fake").iterdir())
+
+
+def test_workers_default_to_the_cores_available():
+    import os
+
+    from hsd.config import Config
+    from hsd.data.cache import available_cores, resolve_workers
+
+    assert Config().data.workers is None
+    assert resolve_workers(None) == available_cores() == len(os.sched_getaffinity(0))
+    assert resolve_workers(0) == resolve_workers(1) == 1 and resolve_workers(3) == 3
+    with pytest.raises(DatasetError, match="data.workers"):
+        resolve_workers(-1)

@@ -1,7 +1,8 @@
 """``hsd bench``: the benchmarks of hsd, one module per benchmark.
 
 Design: the benchmark logic lives in the package (``hsd.bench.accuracy``, ``speed``, ``memory``,
-``energy``, ``frames``, ``loading``) so that ``hsd bench`` can run it wherever hsd is installed;
+``energy``, ``frames``, ``loading``, ``preprocess``) so that ``hsd bench`` can run it wherever hsd
+is installed;
 the scripts under ``benchmarks/`` are thin wrappers that call ``hsd.bench.<name>.main`` and keep
 the commands written in docs/benchmarks.md working. Every module has ``main(argv)`` (its own
 command line, the script's) and ``cli_args(out, quick)`` (the arguments ``hsd bench`` gives it:
@@ -35,6 +36,7 @@ BENCHMARKS = {
     "energy": "synaptic operations and estimated energy from measured firing rates",
     "frames": "integrating events into frames against tonic and SpikingJelly",
     "loading": "reading a dataset into frames, cold and warm cache",
+    "preprocess": "frame-cache build of emulated CIFAR10-DVS-scale data with 1..N processes",
 }
 
 

@@ -16,12 +16,21 @@ an entry folder replaced by a file is reported as an :class:`~hsd.errors.HSDWarn
 entry and the fault, and the entry is rebuilt. Frame values are checked when they enter the
 cache: negative, non-finite, fractional or above ``2**31 - 1`` counts are a
 :class:`~hsd.errors.DatasetError` naming the sample.
+
+**Parallel build.** ``workers`` processes (``data.workers``; ``None`` = the cores this process
+may run on, :func:`os.sched_getaffinity`) integrate the samples; the parent receives each
+sample's frames in sample order (``Pool.imap``, chunks of a few samples) and writes them straight
+into the memory-mapped ``frames.npy``, so memory stays bounded by the chunks in flight, not by
+the dataset. Every file of the entry, the manifest included, is byte for byte the one a
+single-process build writes (same order, same dtype decision, same first error). Workers are
+forked where the platform can (Linux), else spawned (the dataset must then pickle).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import uuid
@@ -35,11 +44,18 @@ from tqdm.auto import tqdm
 from hsd.data.base import EventDataset
 from hsd.data.datasets import check_counts
 from hsd.data.paths import cache_dir as default_cache_dir
-from hsd.errors import DatasetError, HSDWarning
+from hsd.errors import DatasetError, HSDError, HSDWarning
 from hsd.events.frames import FrameSpec, resize_nearest
 from hsd.progress import bars_enabled
 
-__all__ = ["FORMAT_VERSION", "FrameArrays", "FrameCache", "load_frames"]
+__all__ = [
+    "FORMAT_VERSION",
+    "FrameArrays",
+    "FrameCache",
+    "available_cores",
+    "load_frames",
+    "resolve_workers",
+]
 
 FORMAT_VERSION = 2
 _UINT16_MAX = int(np.iinfo(np.uint16).max)
@@ -69,8 +85,9 @@ class FrameArrays:
 class FrameCache:
     """Frame arrays of (dataset, spec) pairs under ``<cache_dir>/frames``."""
 
-    def __init__(self, cache_dir: str | Path | None = None) -> None:
+    def __init__(self, cache_dir: str | Path | None = None, workers: int | None = 1) -> None:
         self.root = default_cache_dir(cache_dir) / "frames"
+        self.workers = resolve_workers(workers)
 
     def path(self, dataset: EventDataset, spec: FrameSpec) -> Path:
         """The entry folder of ``dataset`` integrated with ``spec``."""
@@ -102,7 +119,7 @@ class FrameCache:
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         tmp.mkdir()
         try:
-            _integrate_all(dataset, spec, tmp, progress)
+            _integrate_all(dataset, spec, tmp, progress, self.workers)
             try:
                 os.replace(tmp, path)
             except OSError:
@@ -118,10 +135,32 @@ def load_frames(
     *,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    workers: int | None = 1,
 ) -> FrameArrays:
     """Frames of every sample of ``dataset`` made with ``spec``, from the cache (built on first
-    use, with a progress bar over the samples when ``progress``)."""
-    return FrameCache(cache_dir).load(dataset, spec, progress=progress)
+    use by ``workers`` processes, ``None`` = the cores available (``data.workers``'s default; the
+    function's default is one process), with a progress bar over the
+    samples when ``progress``)."""
+    return FrameCache(cache_dir, workers=workers).load(dataset, spec, progress=progress)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (:func:`os.sched_getaffinity` where the platform has
+    it, else :func:`os.cpu_count`)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_workers(workers: int | None) -> int:
+    """The number of build processes: ``None`` = :func:`available_cores`, else ``workers``
+    (``0`` and ``1`` both build in this process)."""
+    if workers is None:
+        return available_cores()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise DatasetError(f"data.workers: must be a whole number >= 0 or null, got {workers!r}")
+    return max(1, workers)
 
 
 def _sample_frames(dataset: EventDataset, spec: FrameSpec, index: int):
@@ -155,21 +194,78 @@ def _sample_frames(dataset: EventDataset, spec: FrameSpec, index: int):
     return frames, np.full(spec.n_frames, -1, dtype=np.int64)
 
 
-def _integrate_all(dataset: EventDataset, spec: FrameSpec, folder: Path, progress: bool) -> None:
+_WORKER_STATE: tuple[EventDataset, FrameSpec] | None = None
+
+
+def _worker_init(dataset: EventDataset, spec: FrameSpec) -> None:
+    global _WORKER_STATE
+    _WORKER_STATE = (dataset, spec)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _one_sample(dataset: EventDataset, spec: FrameSpec, index: int):
+    """``(frames, end_times_us)`` of sample ``index``, checked; frames in the narrowest of
+    ``uint16``/``int32`` that holds them (values unchanged, less to send between processes)."""
+    frames, end_times = _sample_frames(dataset, spec, index)
+    _check_counts(dataset, index, frames)
+    frames = np.asarray(frames)
+    high = int(frames.max(initial=0))
+    frames = frames.astype(np.uint16 if high <= _UINT16_MAX else np.int32, copy=False)
+    return frames, np.asarray(end_times, dtype=np.int64)
+
+
+def _worker_sample(index: int):
+    """Worker side: the sample's result, or ``(None, (exception class, message))`` for an
+    :class:`~hsd.errors.HSDError` (re-raised by the parent with the same class and message:
+    some HSDError classes take several constructor arguments and do not unpickle)."""
+    assert _WORKER_STATE is not None
+    dataset, spec = _WORKER_STATE
+    try:
+        return _one_sample(dataset, spec, index)
+    except HSDError as exc:
+        return None, (type(exc), str(exc))
+
+
+def _reraise(fault: tuple[type, str]) -> None:
+    cls, message = fault
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    raise exc
+
+
+def _sample_results(dataset: EventDataset, spec: FrameSpec, workers: int, n: int):
+    """Yield ``(frames, end_times)`` of samples ``0..n-1`` in order, from ``workers``
+    processes (this process when ``workers <= 1`` or there is a single sample)."""
+    if workers <= 1 or n < 2:
+        for i in range(n):
+            yield _one_sample(dataset, spec, i)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    processes = min(workers, n)
+    chunk = max(1, min(8, n // (processes * 8)))
+    with context.Pool(processes, initializer=_worker_init, initargs=(dataset, spec)) as pool:
+        for frames, extra in pool.imap(_worker_sample, range(n), chunksize=chunk):
+            if frames is None:
+                _reraise(extra)
+            yield frames, extra
+
+
+def _integrate_all(
+    dataset: EventDataset, spec: FrameSpec, folder: Path, progress: bool, workers: int = 1
+) -> None:
     dataset.prepare(progress)
     n = len(dataset)
     frames_path = folder / "frames.npy"
     out: np.ndarray | None = None
     end_times = np.zeros((n, spec.n_frames), dtype=np.int64)
     bar = tqdm(
-        range(n),
-        desc=f"{dataset.name} -> frames ({spec.key()})",
+        total=n,
+        desc=f"{dataset.name} -> frames ({spec.key()}, {min(workers, max(n, 1))} proc)",
         unit="sample",
         disable=not bars_enabled(progress),
     )
-    for i in bar:
-        frames, end_times[i] = _sample_frames(dataset, spec, i)
-        _check_counts(dataset, i, frames)
+    for i, (frames, end_times[i]) in enumerate(_sample_results(dataset, spec, workers, n)):
         if out is None:
             out = np.lib.format.open_memmap(
                 frames_path, mode="w+", dtype=np.uint16, shape=(n, *frames.shape)
@@ -179,9 +275,10 @@ def _integrate_all(dataset: EventDataset, spec: FrameSpec, folder: Path, progres
                 f"{dataset.name}: sample {dataset.samples[i].key} gives frames of shape "
                 f"{frames.shape}, earlier samples {out.shape[1:]}"
             )
-        if out.dtype == np.uint16 and frames.max(initial=0) > _UINT16_MAX:
+        if out.dtype == np.uint16 and frames.dtype != np.uint16:
             out = _widen(out, folder, i)
         out[i] = frames
+        bar.update(1)
     bar.close()
     if out is None:
         raise DatasetError(f"{dataset.name}: no samples to integrate")
