@@ -75,7 +75,9 @@ def _read_atis_bin(
     low 23 bits of bytes 2..4 big-endian. As in tonic (after G. Orchard's reader), an event with
     y == 240 is a timestamp-overflow marker: it is dropped and adds 2**13 us to every later
     timestamp."""
-    return collect(path, _atis_blocks(path), sensor_size, on_unsorted, allow_empty)
+    return collect(
+        path, _atis_blocks(path), sensor_size, on_unsorted, allow_empty, size_of(path) // 5
+    )
 
 
 def _atis_chunks(path: Path, *, sensor_size=None, chunk_events: int):

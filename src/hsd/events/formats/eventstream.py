@@ -28,6 +28,7 @@ from hsd.events.formats._base import (
     open_file,
     read_at,
     rechunk,
+    size_of,
 )
 from hsd.events.formats.registry import FileFormat, register
 
@@ -159,7 +160,12 @@ def _read_event_stream(
     blocks = _es_blocks(path)
     header_size = next(blocks)
     return collect(
-        path, _flipped(blocks, header_size[1]), sensor_size or header_size, on_unsorted, allow_empty
+        path,
+        _flipped(blocks, header_size[1]),
+        sensor_size or header_size,
+        on_unsorted,
+        allow_empty,
+        max(0, size_of(path) - _HEADER) // 5,
     )
 
 
