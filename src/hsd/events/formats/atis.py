@@ -43,7 +43,7 @@ def _atis_blocks(path: Path):
     size = size_of(path)
     if size % 5:
         raise EventFileError(path, f"truncated: {size} bytes is not a multiple of 5")
-    step = BLOCK_BYTES - BLOCK_BYTES % 5
+    step = max(5, BLOCK_BYTES // 4 - BLOCK_BYTES // 4 % 5)  # ~2 MiB: int64 temporaries per event
     overflows = 0
     with open_file(path) as fh:
         while True:
