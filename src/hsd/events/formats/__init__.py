@@ -18,7 +18,8 @@ Supported files (see :data:`SUPPORTED_EXTENSIONS`):
   optional ``aedat`` package: :mod:`~hsd.events.formats.aedat`.
 * ``.raw`` (Prophesee EVT 2.0 / EVT 3.0) and ``.dat`` (Prophesee DAT):
   :mod:`~hsd.events.formats.prophesee`.
-* ``.es``: Event Stream 2.x files of DVS type: :mod:`~hsd.events.formats.eventstream`.
+* ``.es``: Event Stream 2.x files of DVS type (y flipped as faery does):
+  :mod:`~hsd.events.formats.eventstream`.
 * ``.npz``: SpikingJelly frame files, read with :func:`read_frames_npz` (frames, not events).
 """
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 from hsd.events.formats import aedat, atis, eventstream, npz, prophesee  # noqa: F401
 from hsd.events.formats.aedat import write_aedat2, write_aedat31
 from hsd.events.formats.atis import write_atis_bin
+from hsd.events.formats.eventstream import write_event_stream
 from hsd.events.formats.gesture import read_gesture_labels, split_gesture_recording
 from hsd.events.formats.npz import read_frames_npz
 from hsd.events.formats.registry import (
@@ -56,4 +58,5 @@ __all__ = [
     "write_aedat2",
     "write_aedat31",
     "write_atis_bin",
+    "write_event_stream",
 ]

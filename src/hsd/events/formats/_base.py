@@ -136,14 +136,42 @@ def collect(
     sensor_size: tuple[int, int] | None,
     on_unsorted: UnsortedPolicy,
     allow_empty: bool,
+    capacity: int | None = None,
 ) -> Events:
     """The whole file from decoded blocks: each block is validated and narrowed to the final
-    dtypes (13 bytes an event) before the blocks are joined, so the peak is about twice the
-    returned arrays. ``sensor_size=None``: (max x + 1, max y + 1)."""
-    parts = [
-        _validated(path, raw, sensor_size or (MAX_SENSOR_SIDE, MAX_SENSOR_SIDE)) for raw in blocks
-    ]
-    parts = [e for e in parts if len(e)]
+    dtypes (13 bytes an event). With ``capacity`` (an upper bound on the event count, from the
+    file size) the blocks are written into preallocated arrays, so the peak stays below twice
+    the returned arrays; otherwise they are joined at the end. ``sensor_size=None``:
+    (max x + 1, max y + 1)."""
+    bound = sensor_size or (MAX_SENSOR_SIDE, MAX_SENSOR_SIDE)
+    if capacity is not None:
+        out = (
+            np.empty(capacity, np.int64),
+            np.empty(capacity, np.int16),
+            np.empty(capacity, np.int16),
+            np.empty(capacity, np.uint8),
+        )
+        n = 0
+        ordered, last = True, None
+        for raw in blocks:
+            ev = _validated(path, raw, bound)
+            k = len(ev)
+            if k and ordered:
+                ordered = (last is None or int(ev.t[0]) >= last) and bool(
+                    np.all(ev.t[1:] >= ev.t[:-1])
+                )
+                last = int(ev.t[-1])
+            if n + k > capacity:
+                raise EventFileError(path, "the file changed while it was read")
+            for dst, src in zip(out, (ev.t, ev.x, ev.y, ev.p), strict=True):
+                dst[n : n + k] = src
+            n += k
+        if n < capacity:
+            out = tuple(a[:n].copy() if n < capacity * 0.9 else a[:n] for a in out)
+        parts = [Events(*out, bound)] if n else []
+    else:
+        ordered = False
+        parts = [e for e in (_validated(path, raw, bound) for raw in blocks) if len(e)]
     if not parts:
         if sensor_size is None:
             if allow_empty:
@@ -165,7 +193,8 @@ def collect(
         events.p,
         sensor_size,
         path=path,
-        on_unsorted=on_unsorted,
+        # blocks checked in order above: skip the whole-array order check (8 bytes an event)
+        on_unsorted="keep" if ordered else on_unsorted,
         allow_empty=allow_empty,
     )
 

@@ -122,7 +122,14 @@ def _read_aedat2(
     ``p = 1 - raw polarity`` (SpikingJelly's orientation). No valid-bit filter (SpikingJelly
     applies none). DAVIS address layouts are refused.
     """
-    return collect(path, _aedat2_blocks(path), sensor_size or DVS128, on_unsorted, allow_empty)
+    return collect(
+        path,
+        _aedat2_blocks(path),
+        sensor_size or DVS128,
+        on_unsorted,
+        allow_empty,
+        size_of(path) // 8,
+    )
 
 
 def _aedat2_chunks(path: Path, *, sensor_size=None, chunk_events: int):
@@ -248,7 +255,14 @@ def _read_aedat31(
     ``eventCapacity`` events are kept and the validity bit is not filtered; x and y are not
     flipped.
     """
-    return collect(path, _aedat31_blocks(path), sensor_size or DVS128, on_unsorted, allow_empty)
+    return collect(
+        path,
+        _aedat31_blocks(path),
+        sensor_size or DVS128,
+        on_unsorted,
+        allow_empty,
+        size_of(path) // 8,
+    )
 
 
 def _aedat31_chunks(path: Path, *, sensor_size=None, chunk_events: int):

@@ -43,7 +43,7 @@ def _atis_blocks(path: Path):
     size = size_of(path)
     if size % 5:
         raise EventFileError(path, f"truncated: {size} bytes is not a multiple of 5")
-    step = BLOCK_BYTES - BLOCK_BYTES % 5
+    step = max(5, BLOCK_BYTES // 4 - BLOCK_BYTES // 4 % 5)  # ~2 MiB: int64 temporaries per event
     overflows = 0
     with open_file(path) as fh:
         while True:
@@ -75,7 +75,9 @@ def _read_atis_bin(
     low 23 bits of bytes 2..4 big-endian. As in tonic (after G. Orchard's reader), an event with
     y == 240 is a timestamp-overflow marker: it is dropped and adds 2**13 us to every later
     timestamp."""
-    return collect(path, _atis_blocks(path), sensor_size, on_unsorted, allow_empty)
+    return collect(
+        path, _atis_blocks(path), sensor_size, on_unsorted, allow_empty, size_of(path) // 5
+    )
 
 
 def _atis_chunks(path: Path, *, sensor_size=None, chunk_events: int):

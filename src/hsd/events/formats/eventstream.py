@@ -28,12 +28,16 @@ from hsd.events.formats._base import (
     open_file,
     read_at,
     rechunk,
+    size_of,
 )
 from hsd.events.formats.registry import FileFormat, register
 
 _ES_MAGIC = b"Event Stream"
 _HEADER = 20
 _SUB = 512
+_ES_BLOCK_DIVISOR = 8
+"""The state machine works on BLOCK_BYTES / 8 (1 MiB) at a time: its index arrays take ~20
+bytes per file byte, so smaller blocks keep the peak near the returned arrays."""
 _TYPES = {0: "generic", 1: "DVS", 2: "ATIS", 3: "display", 4: "color"}
 
 
@@ -64,9 +68,9 @@ def _path_mask(b: np.ndarray) -> tuple[np.ndarray, int]:
     """Bytes the DVS state machine visits when it starts at byte 0 of ``b`` (bool mask), and
     the position where it leaves ``b`` (``>= len(b)``; above it: the last event is cut)."""
     n = len(b)
-    nxt = np.arange(n + 5, dtype=np.int64)
-    nxt[:n] += np.where(b >= 0xFE, 1, 5)
-    starts = np.arange(0, n, _SUB, dtype=np.int64)
+    nxt = np.arange(n + 5, dtype=np.int32)
+    nxt[:n] += np.where(b >= 0xFE, np.int32(1), np.int32(5))
+    starts = np.arange(0, n, _SUB, dtype=np.int32)
     ends = np.minimum(starts + _SUB, n)
     # exits[k, e]: where the machine leaves sub-block k when it enters at starts[k] + e
     pos = (starts[:, None] + np.arange(5)).ravel()
@@ -103,7 +107,7 @@ def _es_blocks(path: Path):
         carry = b""
         offset = _HEADER  # file offset of carry's first byte
         while True:
-            data = read_at(fh, path, BLOCK_BYTES)
+            data = read_at(fh, path, max(64, BLOCK_BYTES // _ES_BLOCK_DIVISOR))
             if not data:
                 if carry:
                     raise EventFileError(
@@ -159,7 +163,12 @@ def _read_event_stream(
     blocks = _es_blocks(path)
     header_size = next(blocks)
     return collect(
-        path, _flipped(blocks, header_size[1]), sensor_size or header_size, on_unsorted, allow_empty
+        path,
+        _flipped(blocks, header_size[1]),
+        sensor_size or header_size,
+        on_unsorted,
+        allow_empty,
+        max(0, size_of(path) - _HEADER) // 5,
     )
 
 
