@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 
 import torch
-import torch._inductor.config
 from torch import nn
 
 from hsd.data.paths import cache_dir
@@ -50,5 +49,7 @@ def compile_network(net: nn.Module) -> nn.Module:
     """``torch.compile(net)`` with inductor's graph cache under hsd's cache folder."""
     if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_dir() / "inductor")
+    import torch._inductor.config  # here, not at import: it imports triton where installed
+
     torch._inductor.config.fx_graph_cache = True  # (the default in recent torch; made explicit)
     return torch.compile(net)
