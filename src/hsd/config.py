@@ -143,6 +143,8 @@ class Setting:
             self._check_range(value, name)
             return value
         if base is str:
+            if isinstance(value, bool) and {"true", "false"} <= set(self.choices or ()):
+                value = "true" if value else "false"  # YAML reads `compile=true` as a bool
             if not isinstance(value, str):
                 raise ConfigError(
                     f"{name}: must be a string, got {_show(value)}{self._choice_hint()}"
@@ -467,6 +469,9 @@ class Config:
     # mixed precision on CUDA: "none", "bf16" or "fp16" (with a GradScaler)
     amp: str = setting("none", choices=("none", "bf16", "fp16"))
     sync_bn: bool = False  # SyncBatchNorm across processes under torchrun (CUDA only)
+    # torch.compile the networks of the training stages and hsd evaluate: "true", "false" or
+    # "auto" (training runs of >= 2000 optimiser steps on CPU/CUDA; see hsd.train.compiled)
+    compile: str = setting("auto", choices=("auto", "true", "false"))
     # also write last.pt every this many steps (0 = per epoch)
     checkpoint_every_steps: int = setting(0, min=0)
     data: DataConfig = field(default_factory=DataConfig)

@@ -45,6 +45,7 @@ from hsd.progress import TensorBoardWriter, epoch_line
 from hsd.runtime import admit
 from hsd.train import distributed as dist
 from hsd.train.checkpoint import load_checkpoint, require, save_checkpoint
+from hsd.train.compiled import compile_network, wants_compile
 from hsd.train.engine import (
     build_optimizer,
     build_scheduler,
@@ -438,6 +439,8 @@ def _fit(
         train_net = DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
+    if wants_compile(cfg.compile, device, train_steps=optim.epochs * len(train_feed)):
+        train_net = compile_network(train_net)  # shares the parameters; checkpoints stay eager
     epochs = optim.epochs
     every = cfg.checkpoint_every_steps
 
@@ -1029,6 +1032,8 @@ def evaluate_checkpoint(
         keys=f"evaluate.batch_size={cfg.evaluate.batch_size}, --steps {max(steps)}",
     )
     model = model.to(device)
+    if wants_compile(cfg.compile, device, train_steps=None):
+        model = compile_network(model)
     result = evaluate_model(
         model,
         data,

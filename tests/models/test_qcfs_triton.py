@@ -28,7 +28,7 @@ def kernel():
     old = os.environ.get("TRITON_INTERPRET")
     os.environ["TRITON_INTERPRET"] = "1"
     importlib.reload(qcfs_triton)
-    assert qcfs_triton.AVAILABLE
+    assert qcfs_triton.available()
     yield qcfs_triton
     if old is None:
         del os.environ["TRITON_INTERPRET"]

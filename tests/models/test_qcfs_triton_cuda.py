@@ -33,7 +33,7 @@ def test_cuda_kernel_equals_loop(steps, shape):
     (out * g).sum().backward()
     torch.testing.assert_close(x2.grad, x.grad, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(fused.lam.grad, loop.lam.grad, rtol=1e-4, atol=1e-4)
-    assert qcfs_triton.AVAILABLE
+    assert qcfs_triton.available()
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -56,3 +56,4 @@ def test_cuda_vggsnn_under_autocast_fused_close_to_loop(dtype):
     assert torch.isfinite(y_fused).all() and torch.isfinite(g_fused).all()
     # float32 membrane inside the kernel vs rounded per step in the loop: close, not equal
     torch.testing.assert_close(y_fused, y_loop, rtol=0.1, atol=0.1)
+    assert (g_fused - g_loop).norm() <= 0.2 * g_loop.norm()

@@ -190,7 +190,7 @@ class QCFSNeuron(neuron.IFNode):
             return True
         return (
             x_seq.is_cuda
-            and qcfs_triton.AVAILABLE
+            and qcfs_triton.available()
             and type(self.surrogate_function) is Triangle
             and self.surrogate_function.spiking
             and not torch.compiler.is_compiling()

@@ -29,29 +29,32 @@ in the input dtype, like the loop's saved tensors.
 Shapes: ``x_seq [T, *S]`` (time first), ``v0 [*S]``, ``lam`` a 0-d tensor; returns
 ``(out_seq [T, *S], v_T [*S])``.
 
-Triton is an optional dependency (extra ``triton``). :data:`AVAILABLE` says whether it imports.
+Triton is an optional dependency (extra ``triton``), imported on first use; :func:`available` says
+whether it imports.
 On a CPU the kernels run through Triton's interpreter when ``TRITON_INTERPRET=1`` is set before
-this module is first imported (used by the tests); :class:`QCFSNeuron` selects the kernel on
-its own only for CUDA tensors, outside ``torch.compile``.
+the kernels are first used (the tests set it and reload this module); :class:`QCFSNeuron` selects
+the kernel on its own only for CUDA tensors, outside ``torch.compile``.
 """
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
-__all__ = ["AVAILABLE", "BLOCK", "multistep_if"]
+__all__ = ["BLOCK", "available", "multistep_if"]
 
-try:  # optional dependency
-    import triton
-    import triton.language as tl
-except Exception:  # ImportError, or a triton build that fails on this machine
-    triton = None
-    tl = None
-
-AVAILABLE = triton is not None
 BLOCK = 1024  # elements per program; each program loops over all T steps
 
-if AVAILABLE:
+
+@functools.cache
+def _kernels():
+    """Import triton and define the two kernels, once (lazily: ``import hsd`` stays light).
+
+    Returns ``(triton, forward_kernel, backward_kernel)``; raises ImportError without triton.
+    """
+    import triton
+    import triton.language as tl
 
     @triton.jit
     def _if_forward(
@@ -102,6 +105,17 @@ if AVAILABLE:
         tl.store(gv0_ptr + offs, gv.to(gv0_ptr.dtype.element_ty), mask=mask)
         tl.store(glam_ptr + offs, acc, mask=mask)
 
+    return triton, _if_forward, _if_backward
+
+
+def available() -> bool:
+    """Whether triton imports here (checked once; the kernels are then defined)."""
+    try:
+        _kernels()
+    except Exception:  # ImportError, or a triton build that fails on this machine
+        return False
+    return True
+
 
 class _MultiStepIF(torch.autograd.Function):
     @staticmethod
@@ -116,6 +130,7 @@ class _MultiStepIF(torch.autograd.Function):
         save_h = any(ctx.needs_input_grad[:3])
         h = torch.empty_like(x_seq) if save_h else out  # ``out`` is a dummy pointer if unused
         if n and steps:
+            triton, _if_forward, _ = _kernels()
             grid = (triton.cdiv(n, BLOCK),)
             _if_forward[grid](x_seq, v0, lam32, out, h, v_last, n, steps, save_h, BLOCK)
         else:
@@ -141,6 +156,7 @@ class _MultiStepIF(torch.autograd.Function):
         grad_v0 = torch.empty(h.shape[1:], dtype=h.dtype, device=h.device)
         part = torch.empty(n, dtype=torch.float32, device=h.device)
         if n and steps:
+            triton, _, _if_backward = _kernels()
             grid = (triton.cdiv(n, BLOCK),)
             _if_backward[grid](
                 grad_out, gvt, h, lam32, grad_x, grad_v0, part, n, steps, ctx.alpha,
@@ -162,7 +178,7 @@ def multistep_if(
     ``lam``: 0-d threshold tensor (> 0; gradients reach it); ``alpha``: the triangle surrogate's
     slope. Returns ``(out_seq [T, *S], v_T [*S])``. Raises ``RuntimeError`` if triton is absent.
     """
-    if not AVAILABLE:
+    if not available():
         raise RuntimeError("the fused QCFS kernel needs triton (pip install 'hsd[triton]')")
     if x_seq.dim() < 1:
         raise ValueError(f"x_seq must be [T, ...], got shape {tuple(x_seq.shape)}")
