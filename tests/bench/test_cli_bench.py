@@ -19,7 +19,16 @@ def test_bench_parser_defaults_and_names():
         ["threads=1"],
     )
     assert args.func.__name__ == "_cmd_bench"
-    assert list(BENCHMARKS) == ["accuracy", "speed", "memory", "energy", "frames", "loading"]
+    assert list(BENCHMARKS) == [
+        "accuracy",
+        "speed",
+        "memory",
+        "energy",
+        "frames",
+        "loading",
+        "feed",
+        "preprocess",
+    ]
 
 
 def test_unknown_benchmark_is_one_line_error(capsys, tmp_path):

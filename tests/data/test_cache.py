@@ -185,5 +185,5 @@ def test_workers_default_to_the_cores_available():
     assert Config().data.workers is None
     assert resolve_workers(None) == available_cores() == len(os.sched_getaffinity(0))
     assert resolve_workers(0) == resolve_workers(1) == 1 and resolve_workers(3) == 3
-    with pytest.raises(DatasetError, match="data.workers"):
+    with pytest.raises(DatasetError, match=r"data\.workers"):
         resolve_workers(-1)

@@ -1,13 +1,13 @@
 """``hsd bench``: the benchmarks of hsd, one module per benchmark.
 
 Design: the benchmark logic lives in the package (``hsd.bench.accuracy``, ``speed``, ``memory``,
-``energy``, ``frames``, ``loading``, ``preprocess``) so that ``hsd bench`` can run it wherever hsd
-is installed;
-the scripts under ``benchmarks/`` are thin wrappers that call ``hsd.bench.<name>.main`` and keep
-the commands written in docs/benchmarks.md working. Every module has ``main(argv)`` (its own
-command line, the script's) and ``cli_args(out, quick)`` (the arguments ``hsd bench`` gives it:
-its output under ``out`` and, with ``quick``, small settings). This is a top layer, like the CLI:
-it may import any part of hsd and nothing imports it but the CLI.
+``energy``, ``frames``, ``loading``, ``feed``, ``preprocess``) so that ``hsd bench`` can run it
+wherever hsd is installed; the scripts under ``benchmarks/`` are thin wrappers that call
+``hsd.bench.<name>.main`` and keep the commands written in docs/benchmarks.md working. Every
+module has ``main(argv)`` (its own command line, the script's) and ``cli_args(out, quick)`` (the
+arguments ``hsd bench`` gives it: its output under ``out`` and, with ``quick``, small settings).
+This is a top layer, like the CLI: it may import any part of hsd and nothing imports it but the
+CLI.
 
 ``hsd bench --quick`` runs all of them on small settings in a few minutes on a 2-core CPU; without
 ``--quick`` the accuracy benchmark alone trains every method on two datasets for three seeds
@@ -36,6 +36,7 @@ BENCHMARKS = {
     "energy": "synaptic operations and estimated energy from measured firing rates",
     "frames": "integrating events into frames against tonic and SpikingJelly",
     "loading": "reading a dataset into frames, cold and warm cache",
+    "feed": "share of a simulated 15 ms step's loop spent waiting for batches",
     "preprocess": "frame-cache build of emulated CIFAR10-DVS-scale data with 1..N processes",
 }
 

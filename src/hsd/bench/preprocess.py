@@ -196,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the generated recordings")
     parser.add_argument("--out", default="docs/benchmarks/preprocess.json")
     args = parser.parse_args(argv)
-    if args.count < 1 or args.repeats < 1:
-        parser.error("--count and --repeats must be >= 1")
+    if args.count < len(CLASSES) or args.repeats < 1:
+        parser.error("--count must be >= 10 (one recording per class at least), --repeats >= 1")
     cores = available_cores()
     workers = (
         list(range(1, cores + 1))
