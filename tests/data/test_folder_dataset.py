@@ -95,7 +95,7 @@ def test_dataset_by_import_path_from_python_and_the_command_line(tmp_path):
     assert get_dataset("hsd.data.folder:EventFolder", tmp_path).classes == ["a", "b"]
     with pytest.raises(DatasetError, match="cannot import 'nowhere_pkg'"):
         get_dataset("nowhere_pkg:Data", tmp_path)
-    with pytest.raises(DatasetError, match="not a subclass of hsd.data.EventDataset"):
+    with pytest.raises(DatasetError, match=r"not a subclass of hsd\.data\.EventDataset"):
         get_dataset("hsd.data.folder:_class_order", tmp_path)
     run = [sys.executable, "-m", "hsd.cli", "data", "info", "hsd.data.folder:EventFolder"]
     out = subprocess.run([*run, "--root", str(tmp_path)], capture_output=True, text=True)
