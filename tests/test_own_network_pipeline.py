@@ -80,6 +80,11 @@ def test_own_network_through_every_stage(own_module, tmp_path):
 
     clf = StreamClassifier(student, frame_events=200)
     assert clf.classes == [str(c) for c in data.classes] and clf.frame_shape[0] == 2
+    pytest.importorskip("onnx")
+    from hsd.export import export_onnx
+
+    export_onnx(student, tmp_path / "own.onnx")
+    assert (tmp_path / "own.onnx").stat().st_size > 0
     with pytest.raises(CheckpointError, match="no class names"):
         StreamClassifier({"state_dict": ckpt["state_dict"]}, frame_events=200)
 

@@ -38,3 +38,21 @@ def test_time_first_loader():
     assert np.array_equal(x[:, 1].numpy(), frames[1].astype(np.float32))
     xb, _ = next(iter(hsd.make_loader(arrays, [0, 1, 2, 3], batch_size=4)))
     assert xb.shape == (4, 3, 2, 4, 4)
+
+
+def test_evaluate_refuses_a_plain_state_dict_clearly(tmp_path):
+    import subprocess
+    import sys
+
+    import torch
+
+    from hsd.models import create_model
+
+    path = tmp_path / "weights.pt"
+    net = create_model("demo", in_channels=2, num_classes=10, input_size=34, width=0.25)
+    torch.save(net.state_dict(), path)
+    run = [sys.executable, "-m", "hsd.cli", "evaluate", str(path), "--steps", "1"]
+    out = subprocess.run(run, capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"hsd: error: {path}: a plain state dict (weights only" in out.stderr
+    assert "cannot rebuild it" in out.stderr
