@@ -2,7 +2,7 @@
 (``hsd bench accuracy``), kept so that the commands in docs/benchmarks.md keep working.
 
     python benchmarks/accuracy_latency.py --out docs/benchmarks/accuracy --set threads=1
-    python benchmarks/accuracy_latency.py --config configs/nmnist.yaml --folds 5 --out /tmp/nm-cv
+    python benchmarks/accuracy_latency.py --config nmnist --folds 5 --out /tmp/nm-cv
 """
 
 import sys

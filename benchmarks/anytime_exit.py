@@ -425,8 +425,8 @@ def run_demo_dataset(cfg: Config, out: Path) -> tuple[dict[str, Any], Path, Prep
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="configs/nmnist.yaml")
-    parser.add_argument("--demo-config", default="configs/demo.yaml")
+    parser.add_argument("--config", default="nmnist")
+    parser.add_argument("--demo-config", default="demo")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--fold-list", default=None, help="comma-separated folds to run")
     parser.add_argument("--specialist-steps", default=None, help="comma-separated T (default 1..N)")

@@ -30,7 +30,7 @@ from hsd.runtime import keep_freed_memory
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="configs/nmnist.yaml")
+    parser.add_argument("--config", default="nmnist")
     parser.add_argument("--runs", required=True, help="output folder of anytime_exit.py")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--out", required=True)

@@ -52,11 +52,16 @@ def keep_threads():
 def test_tiny_run_end_to_end(tmp_path, keep_threads):
     root = _fake_nmnist(tmp_path / "nmnist")
     out = tmp_path / "out"
-    common = ["--config", str(REPO / "configs" / "nmnist.yaml"), "--set", f"data.root={root}"]
+    common = [
+        "--config",
+        str(REPO / "src" / "hsd" / "recipes" / "nmnist.yaml"),
+        "--set",
+        f"data.root={root}",
+    ]
     args = [
         *common,
         "--demo-config",
-        str(REPO / "configs" / "nmnist.yaml"),
+        str(REPO / "src" / "hsd" / "recipes" / "nmnist.yaml"),
         "--tiny",
         "--folds",
         "2",

@@ -99,7 +99,7 @@ def test_accuracy_latency_tiny(tmp_path):
 def test_accuracy_latency_folds_tiny(tmp_path):
     run(
         "accuracy_latency.py",
-        *("--config", "configs/demo.yaml", "--folds", "2", "--skip-official"),
+        *("--config", "demo", "--folds", "2", "--skip-official"),
         *("--out", str(tmp_path)),
         *("--set", "data.limit=16", "--set", "model.width=0.25", "--set", "progress=false"),
         *("--set", "teacher.optim.epochs=1", "--set", "distill.optim.epochs=1"),

@@ -53,7 +53,9 @@ def test_missing_config_file(tmp_path):
         load_config(tmp_path / "nope.yaml")
 
 
-@pytest.mark.parametrize("recipe", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "recipe", sorted((REPO / "src" / "hsd" / "recipes").glob("*.yaml")), ids=lambda p: p.stem
+)
 def test_every_recipe_loads(recipe):
     cfg = load_config(recipe)
     assert cfg.name == recipe.stem
@@ -61,9 +63,9 @@ def test_every_recipe_loads(recipe):
 
 def test_demo_recipe_matches_the_demo_defaults():
     """configs/demo.yaml documents `hsd demo`'s defaults; it must not drift from them."""
-    recipe = config_to_dict(load_config(REPO / "configs" / "demo.yaml"))
+    recipe = config_to_dict(load_config(REPO / "src" / "hsd" / "recipes" / "demo.yaml"))
     defaults = config_to_dict(Config())
-    written = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    written = yaml.safe_load((REPO / "src" / "hsd" / "recipes" / "demo.yaml").read_text())
 
     def check(section_written, section_recipe, section_default, where):
         for key, value in section_written.items():

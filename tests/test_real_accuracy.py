@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def nmnist(shared_data):
     cfg = load_config(
-        REPO / "configs" / "nmnist.yaml",
+        REPO / "src" / "hsd" / "recipes" / "nmnist.yaml",
         [f"data.root={shared_data / 'nmnist-small'}", "progress=false", "threads=1"],
     )
     return cfg, prepare_data(cfg)

@@ -12,7 +12,7 @@ from hsd.events.core import validate_events
 from hsd.events.formats import write_aedat2, write_aedat31, write_atis_bin
 from hsd.pipeline import distill, evaluate_checkpoint, prepare_data, train_baseline, train_teacher
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "src" / "hsd" / "recipes"
 CIFAR_CLASSES = [
     "airplane",
     "automobile",

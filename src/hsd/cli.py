@@ -87,13 +87,31 @@ def _cmd_data_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_recipes(args: argparse.Namespace) -> int:
+    from hsd.recipes import describe_recipe, list_recipes, recipe_dataset, recipe_path
+
+    if args.name:
+        print(recipe_path(args.name).read_text(encoding="utf-8"), end="")
+        return 0
+    names = list_recipes()
+    width = max(len(n) for n in names)
+    rows = [(n, recipe_dataset(n), describe_recipe(n)) for n in names]
+    dwidth = max(len(r[1]) for r in rows)
+    for name, dataset, text in rows:
+        print(f"{name:<{width}}  {dataset:<{dwidth}}  {text}")
+    return 0
+
+
 # --- training stages --------------------------------------------------------------------------
 
 
 def _config(args: argparse.Namespace):
     from hsd.config import load_config
 
-    cfg = load_config(args.config, args.set)
+    overrides = list(args.set)
+    if getattr(args, "root", None) is not None:
+        overrides.append(f"data.root={args.root}")
+    cfg = load_config(args.config, overrides)
     if getattr(args, "deterministic", False):
         cfg.deterministic = True
     return cfg
@@ -489,7 +507,17 @@ def _add_config_args(
     resume: bool = True,
     out_help: str = "run directory (default runs/<name>-<stage>)",
 ) -> None:
-    p.add_argument("--config", default=None, help="YAML recipe (see configs/)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="YAML recipe file, or the name of a recipe shipped with hsd (see `hsd recipes`)",
+    )
+    p.add_argument(
+        "--root",
+        default=None,
+        help="dataset folder (same as --set data.root=DIR; else the recipe's data.root, else "
+        "$HSD_<DATASET>_ROOT, e.g. HSD_NMNIST_ROOT, else $HSD_DATA_DIR/<dataset>)",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -525,6 +553,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the traceback of an error too (accepted anywhere on the command line)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser(
+        "recipes",
+        help="list the recipes shipped with hsd (name, dataset, what it is), or print one",
+        description="Without NAME: one line per recipe (name, dataset, description). With NAME: "
+        "the recipe's YAML, to copy and edit (hsd recipes nmnist > my.yaml). Use a recipe with "
+        "--config NAME.",
+    )
+    p.add_argument("name", nargs="?", default=None, help="recipe to print")
+    p.set_defaults(func=_cmd_recipes)
 
     events = sub.add_parser("events", help="inspect event files")
     events_sub = events.add_subparsers(dest="events_command", required=True)

@@ -360,7 +360,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = setting("demo", nonempty=True)  # "demo" or "vggsnn"
+    name: str = setting("demo", nonempty=True)  # registered name or "pkg.mod:make_net"
     width: float = setting(0.5, min=0.0, min_open=True, max=64.0, doc="channel multiplier")
     levels: int = setting(8, min=1, max=4096)  # QCFS quantisation levels L
     # Initial QCFS clip lambda. The authors start at 4..8 and train for hundreds of epochs with
@@ -631,14 +631,17 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Defaults, then the YAML file at ``path`` (if any), then ``overrides``; validated."""
+    """Defaults, then the YAML file at ``path`` (if any), then ``overrides``; validated.
+
+    ``path`` is a YAML file, or the name of a recipe shipped with hsd (``"nmnist"``,
+    ``"cifar10dvs-vggsnn.yaml"``; :mod:`hsd.recipes`)."""
     cfg = Config()
     if path is not None:
-        path = Path(path)
-        if path.is_dir():
-            raise ConfigError(f"{path}: is a folder; --config needs a YAML file")
+        from hsd.recipes import resolve_config
+
+        path = resolve_config(path)  # an existing file, else a shipped recipe by name
         if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
+            raise ConfigError(f"{path}: not a regular file; --config needs a YAML file")
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:

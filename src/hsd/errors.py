@@ -60,3 +60,24 @@ class SourceError(HSDError, ValueError):
         self.source = str(source)
         self.problem = problem
         super().__init__(f"{self.source}: {problem}")
+
+
+#: The name hsd is published under on the package index (``hsd`` there is another project);
+#: the import name and the command stay ``hsd``.
+DISTRIBUTION = "hsd-snn"
+
+
+def install_hint(extra: str) -> str:
+    """``pip install 'hsd-snn[<extra>]'``: how to install an optional part of hsd. The
+    distribution is read from the installed metadata (so a fork installed under another name
+    gets its own), :data:`DISTRIBUTION` when it cannot be found (a source tree on PYTHONPATH)."""
+    dist = DISTRIBUTION
+    try:
+        from importlib.metadata import packages_distributions
+
+        names = packages_distributions().get("hsd")
+        if names:
+            dist = names[0]
+    except Exception:  # metadata is a nicety here: never fail an error message on it
+        pass
+    return f"pip install '{dist}[{extra}]'"

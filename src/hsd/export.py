@@ -12,7 +12,7 @@ checkpoint exports with no membranes (one frame -> its logits). The batch size `
 export time (the time-folding containers bake it into reshapes). The graph carries metadata:
 ``hsd.classes``, ``hsd.membrane_layers``, ``hsd.initial_membranes`` (threshold / 2 per layer),
 ``hsd.data`` (how events become frames) and ``hsd.stage``. Needs the optional ``onnx`` package
-(``pip install hsd[export]``, which also brings ``onnxruntime`` for running it).
+(``pip install 'hsd-snn[export]'``, which also brings ``onnxruntime`` for running it).
 
 NIR (decision: refused). Checked against NIR 1.0.8's definitions (``nir.IF``, ``nir.LIF``,
 ``nir.CubaLIF``, ``nir.Threshold``, ``nir.I``): its spiking neurons fire when ``v > v_threshold``,
@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hsd.errors import HSDError
+from hsd.errors import HSDError, install_hint
 from hsd.models import QCFS, QCFSNeuron, reset_states
 from hsd.pipeline import model_from_checkpoint
 from hsd.train.checkpoint import load_checkpoint
@@ -131,7 +131,7 @@ def export_onnx(
         import onnx
     except ImportError:
         raise ExportError(
-            "ONNX export needs the 'onnx' package: pip install 'hsd[export]'"
+            "ONNX export needs the 'onnx' package: " + install_hint("export")
         ) from None
     if batch_size < 1:
         raise ExportError(f"batch_size must be >= 1, got {batch_size}")

@@ -1,6 +1,6 @@
 """The HSD stages as library functions; the CLI and the demo call these and nothing else.
 
-Stages (method.md):
+Stages of Hybrid Step-wise Distillation:
 
 1. :func:`train_teacher`: QCFS ANN on all N frames, cross-entropy of the frame-mean logits.
 2. :func:`convert_checkpoint`: ANN -> SNN on a copy (the teacher checkpoint is untouched).
@@ -33,7 +33,14 @@ from hsd.config import Config, OptimConfig, config_from_dict, config_to_dict
 from hsd.data import Augment, FrameArrays, get_dataset, kfold_manifests, load_frames, make_manifest
 from hsd.errors import CheckpointError, ConfigError, HSDError, RunDirError
 from hsd.events.frames import FrameSpec
-from hsd.models import FiringRateMonitor, convert_to_snn, create_model, is_spiking, list_models
+from hsd.models import (
+    FiringRateMonitor,
+    convert_to_snn,
+    create_model,
+    is_spiking,
+    list_models,
+    resolve_model,
+)
 from hsd.progress import TensorBoardWriter, epoch_line
 from hsd.runtime import admit
 from hsd.train import distributed as dist
@@ -246,10 +253,13 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
     where = ckpt.get("path", "<checkpoint>")
     spec = ckpt["model"]
     name, kwargs = spec["name"], spec["kwargs"]
-    if name not in list_models():
+    try:
+        resolve_model(name)
+    except ConfigError as exc:
         raise CheckpointError(
-            f"{where}: unknown architecture '{name}' (this hsd knows {', '.join(list_models())})"
-        )
+            f"{where}: unknown architecture '{name}' (this hsd knows {', '.join(list_models())}; "
+            f"an own network's module must be importable here: {exc})"
+        ) from None
     try:
         with torch.device("meta"):
             shell = create_model(name, **kwargs)

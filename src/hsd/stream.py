@@ -45,7 +45,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from hsd.errors import ConfigError, EventFileError
+from hsd.errors import CheckpointError, ConfigError, EventFileError
 from hsd.events.core import Events
 from hsd.events.formats import read_events
 from hsd.events.frames import integrate_frames
@@ -228,6 +228,12 @@ class StreamClassifier:
             raise ConfigError(f"frame_ms must be at least 0.001 ms (1 us), got {frame_ms!r}")
         ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
         self.checkpoint = ckpt
+        if not isinstance(ckpt.get("classes"), list | tuple) or "model" not in ckpt:
+            where = ckpt.get("path", "<checkpoint>")
+            raise CheckpointError(
+                f"{where}: not a checkpoint hsd wrote (no class names or architecture); "
+                "StreamClassifier needs one from `hsd distill` / `hsd baseline` / `hsd convert`"
+            )
         self.classes = [str(c) for c in ckpt["classes"]]
         self.frame_events = None if frame_events is None else int(frame_events)
         self.frame_us = None if frame_ms is None else round(float(frame_ms) * 1000)

@@ -42,14 +42,22 @@ def test_nmnist_on_fake_bin_files(nmnist_root):
         same_events(ds.load_events(i), written[sample.key])
 
 
-def test_nmnist_bad_layouts(nmnist_root, tmp_path):
+def test_nmnist_bad_layouts(nmnist_root, tmp_path, monkeypatch):
     root, _ = nmnist_root
     with pytest.raises(DatasetError) as err:
         get_dataset("nmnist", tmp_path / "nowhere")
     message = str(err.value)
     assert "nowhere: folder not found" in message and "garrickorchard" in message
     assert "Train/" in message and "Test/" in message  # the expected layout is drawn
-    with pytest.raises(DatasetError, match="needs a root folder"):
+    monkeypatch.delenv("HSD_NMNIST_ROOT", raising=False)
+    monkeypatch.delenv("HSD_DATA_DIR", raising=False)
+    with pytest.raises(DatasetError, match=r"--root DIR.*HSD_NMNIST_ROOT"):
+        get_dataset("nmnist", None)
+    monkeypatch.setenv("HSD_NMNIST_ROOT", str(root))  # the root from the environment
+    assert len(get_dataset("nmnist", None)) > 0
+    monkeypatch.delenv("HSD_NMNIST_ROOT")
+    monkeypatch.setenv("HSD_DATA_DIR", str(tmp_path))
+    with pytest.raises(DatasetError, match=f"{tmp_path / 'nmnist'}: folder not found"):
         get_dataset("nmnist", None)
     for f in (root / "Test" / "3").iterdir():
         f.unlink()

@@ -68,9 +68,8 @@ __all__ = [
     "write_report",
 ]
 
-# Dataset -> recipe (relative to the repository root; digits-dvs falls back to the built-in
-# defaults, which equal configs/demo.yaml, when run elsewhere).
-DATASETS = {"digits-dvs": "configs/demo.yaml", "nmnist": "configs/nmnist.yaml"}
+# Dataset -> recipe shipped with hsd (hsd.recipes).
+DATASETS = {"digits-dvs": "demo", "nmnist": "nmnist"}
 BENCH_METHODS = tuple(METHODS)
 STEPS = (1, 2, 3, 4, 5, 10)
 SEEDS = (0, 1, 2)
@@ -257,18 +256,22 @@ def summary_markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _recipe(dataset: str) -> tuple[str | None, str | None]:
-    """(config path or None, reason to skip or None) for a dataset of :data:`DATASETS`."""
-    path = Path(DATASETS[dataset])
-    if path.is_file():
-        cfg = load_config(path)
-        root = cfg.data.root
-        if root is not None and not Path(root).exists():
-            return None, f"{root} not found"
-        return str(path), None
-    if dataset == "digits-dvs":
-        return None, None  # the built-in defaults are the demo recipe
-    return None, f"{path} not found (run from the repository root)"
+def _recipe(dataset: str, overrides: list[str]) -> tuple[str | None, str | None]:
+    """(recipe name, reason to skip or None) for a dataset of :data:`DATASETS`: the recipes ship
+    inside hsd (:mod:`hsd.recipes`), so this works from any folder; a dataset that needs a folder
+    is skipped when neither ``--set data.root=DIR`` nor its environment variable gives one."""
+    from hsd.data.registry import default_root, resolve_dataset, root_variable
+
+    recipe = DATASETS[dataset]
+    cfg = load_config(recipe, overrides)
+    if not resolve_dataset(cfg.data.dataset).needs_root:
+        return recipe, None
+    root = cfg.data.root if cfg.data.root is not None else default_root(cfg.data.dataset)
+    if root is None:
+        return None, f"no dataset folder (--set data.root=DIR or {root_variable(dataset)})"
+    if not Path(root).exists():
+        return None, f"{root} not found"
+    return recipe, None
 
 
 def _run_folds(args: argparse.Namespace) -> int:
@@ -372,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         choices=sorted(DATASETS),
         default=None,
-        help="dataset with its recipe from configs/ (repeatable; default: all)",
+        help="dataset with its recipe shipped with hsd (repeatable; default: all)",
     )
     parser.add_argument("--config", default=None, help="one recipe instead of --dataset")
     parser.add_argument(
@@ -412,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = args.dataset or (["digits-dvs"] if args.quick else list(DATASETS))
         recipes = {}
         for name in names:
-            path, skip = _recipe(name)
+            path, skip = _recipe(name, overrides)
             if skip:
                 print(f"accuracy: skipping {name}: {skip}")
                 continue

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,7 +52,9 @@ from hsd.models import (
 from hsd.pipeline import model_from_checkpoint
 from hsd.train.checkpoint import load_checkpoint
 
-DEFAULT_ROOT = Path("../shared/data/nmnist-small")
+#: N-MNIST: $HSD_NMNIST_ROOT, else the test-data folder beside this repository's checkout (when
+#: neither exists, ``hsd bench energy`` falls back to synthetic frames, so it runs from any folder)
+DEFAULT_ROOT = Path(os.environ.get("HSD_NMNIST_ROOT") or "../shared/data/nmnist-small")
 
 
 def load_test_frames(root: Path, n_frames: int, split_by: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -22,7 +23,9 @@ from pathlib import Path
 from hsd.data import get_dataset, load_frames
 from hsd.events.frames import FrameSpec
 
-DEFAULT_NMNIST_ROOT = "../shared/data/nmnist-small"
+#: $HSD_NMNIST_ROOT, else the test-data folder beside this repository's checkout (when neither
+#: exists, ``hsd bench loading`` times the embedded digits-dvs, so it runs from any folder)
+DEFAULT_NMNIST_ROOT = os.environ.get("HSD_NMNIST_ROOT") or "../shared/data/nmnist-small"
 
 
 def cli_args(out: Path, quick: bool) -> list[str]:

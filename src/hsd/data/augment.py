@@ -1,6 +1,6 @@
 """Train-time augmentation of frame tensors (torch), the same transform for all frames of a sample.
 
-As in the HSD authors' recipe (method.md): horizontal flip with probability ``flip_p`` and a
+As in the HSD authors' recipe: horizontal flip with probability ``flip_p`` and a
 circular roll of up to ``max_roll`` pixels on both axes (``torch.roll``, so the event count is
 preserved). Optionally ``crop = (h, w)``: a random ``h x w`` window, resized back to the frame
 size by nearest neighbour (a random zoom-in; counts are not preserved). Evaluation uses no

@@ -52,6 +52,9 @@ class EventDataset:
     name: ClassVar[str] = ""
     kind: ClassVar[Literal["events", "frames"]] = "events"
     emulated: ClassVar[bool] = False
+    #: False for datasets that need no folder (digits-dvs); others get theirs from the environment
+    #: when no root is given (:func:`hsd.data.registry.default_root`)
+    needs_root: ClassVar[bool] = True
     published_at: ClassVar[str] = ""
     layout: ClassVar[str] = ""
     description: ClassVar[str] = ""

@@ -45,6 +45,7 @@ class DigitsDVS(EventDataset):
     """
 
     emulated = True
+    needs_root = False
     published_at = "scikit-learn (sklearn.datasets.load_digits), emulated locally by hsd"
     layout = "nothing to download: generated into <cache dir>/digits-dvs/ on first use\n"
     description = "emulated by hsd's DVS emulator from scikit-learn digits, not recorded"

@@ -1,7 +1,7 @@
 """PyTorch views of cached frame arrays: a ``Dataset`` of samples and a ``DataLoader`` factory.
 
-Samples are ``[N, P, H, W]`` float32 and batches ``[B, N, P, H, W]`` (sample-first); the training
-engine transposes to time-first ``[N, B, P, H, W]`` once.
+Samples are ``[N, P, H, W]`` float32 and batches ``[B, N, P, H, W]`` (sample-first), or, with
+``make_loader(..., time_first=True)``, time-first ``[N, B, P, H, W]``: what hsd's networks take.
 """
 
 from __future__ import annotations
@@ -68,8 +68,11 @@ def make_loader(
     seed: int = 0,
     num_workers: int = 0,
     sampler: Sampler | None = None,
+    time_first: bool = False,
 ) -> DataLoader:
-    """Batches ``(frames float32 [B, N, P, H, W], labels int64 [B])`` of ``indices``.
+    """Batches ``(frames float32 [B, N, P, H, W], labels int64 [B])`` of ``indices``
+    (``time_first=True``: frames ``[N, B, P, H, W]``, ready for ``model(frames)``; frames hold
+    event counts per pixel and polarity). ``indices=None`` means every sample of ``arrays``.
 
     ``shuffle`` draws the order from a generator seeded with ``seed`` (ignored when a
     ``sampler``, e.g. a ``DistributedSampler``, decides the order).
@@ -84,4 +87,11 @@ def make_loader(
         num_workers=num_workers,
         generator=generator,
         persistent_workers=False,
+        collate_fn=_time_first_collate if time_first else None,
     )
+
+
+def _time_first_collate(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[(frames [N, P, H, W], label)] * B`` -> ``(frames [N, B, P, H, W], labels [B])``."""
+    frames = torch.stack([f for f, _ in items], dim=1)
+    return frames, torch.tensor([int(y) for _, y in items], dtype=torch.int64)

@@ -15,7 +15,7 @@ A source is named by one string (``hsd stream CKPT SOURCE``), parsed by :func:`o
   its last event (first event = start), i.e. at the pace the recording was made.
 
 The two live sources need dv-processing, the optional extra ``live``
-(``pip install 'hsd[live]'``; the distribution's name is looked up at run time by
+(``pip install 'hsd-snn[live]'``; the distribution's name is looked up at run time by
 :func:`install_hint`). Without it, opening one raises :class:`~hsd.errors.SourceError` saying
 what to install; files never need it.
 
@@ -57,25 +57,15 @@ __all__ = [
 ]
 
 LIVE_EXTRA = "live"
-_DEFAULT_DIST = "hsd"
 #: Seconds between polls of dv-processing's non-blocking readers when no batch is waiting.
 POLL_S = 0.0005
 
 
 def install_hint() -> str:
-    """``pip install '<distribution>[live]'`` with the distribution that provides the ``hsd``
-    package (from installed metadata; ``hsd`` when it cannot be found, e.g. a source tree on
-    ``PYTHONPATH``)."""
-    dist = _DEFAULT_DIST
-    try:
-        from importlib.metadata import packages_distributions
+    """``pip install 'hsd-snn[live]'`` (:func:`hsd.errors.install_hint`)."""
+    from hsd.errors import install_hint as hint
 
-        names = packages_distributions().get("hsd")
-        if names:
-            dist = names[0]
-    except Exception:  # metadata is a nicety here: never fail an error message on it
-        pass
-    return f"pip install '{dist}[{LIVE_EXTRA}]'"
+    return hint(LIVE_EXTRA)
 
 
 def _import_dv(source: str) -> Any:

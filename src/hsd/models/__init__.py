@@ -2,9 +2,11 @@
 
 Models know nothing of datasets. Every model maps time-first ``[T, B, P, H, W]`` float input to
 per-step logits ``[T, B, C]``; call :func:`reset_states` before every new sequence.
+Your own network: a factory registered with :func:`register` (or named by import path in
+``model.name``), see :mod:`hsd.models.registry`.
 """
 
-from hsd.models.backbones import VGGSNN, DemoNet, FrameNet, create_model, list_models
+from hsd.models.backbones import VGGSNN, DemoNet, FrameNet
 from hsd.models.convert import (
     QCFSNeuron,
     check_convertible,
@@ -15,6 +17,7 @@ from hsd.models.convert import (
 )
 from hsd.models.monitor import FiringRateMonitor, LayerActivity
 from hsd.models.qcfs import QCFS
+from hsd.models.registry import create_model, list_models, register, resolve_model
 
 __all__ = [
     "QCFS",
@@ -30,5 +33,7 @@ __all__ = [
     "create_model",
     "is_spiking",
     "list_models",
+    "register",
     "reset_states",
+    "resolve_model",
 ]

@@ -14,15 +14,16 @@ Pooling is 2x2 average pooling only: max pooling does not convert. Dropout, when
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from spikingjelly.activation_based import layer
 from torch import Tensor, nn
 
 from hsd.errors import ConfigError
 from hsd.models.qcfs import QCFS
+from hsd.models.registry import register
 
-__all__ = ["POOL", "VGGSNN", "DemoNet", "FrameNet", "create_model", "list_models"]
+__all__ = ["POOL", "VGGSNN", "DemoNet", "FrameNet"]
 
 POOL = "pool"
 
@@ -95,6 +96,7 @@ class FrameNet(nn.Module):
         head.append(nn.Linear(channels * size * size, num_classes))
         self.classifier = layer.SeqToANNContainer(*head)
         self.in_channels = in_channels
+        self.input_size = input_size
         self.num_classes = num_classes
         self.register_forward_pre_hook(_check_time_first)
 
@@ -103,6 +105,7 @@ class FrameNet(nn.Module):
         return self.classifier(self.features(x))
 
 
+@register("vggsnn")
 class VGGSNN(FrameNet):
     """The VGGSNN of TET / HSD (48x48 input): widths 64,128,pool,256,256,pool,512,512,pool,
     512,512,pool, each 3x3 conv followed by BatchNorm and the activation, 2x2 average pooling
@@ -132,6 +135,7 @@ class VGGSNN(FrameNet):
         )
 
 
+@register("demo")
 class DemoNet(FrameNet):
     """A small network for the demo and CPU tests: widths 32,pool,64,pool,128,pool + linear
     (113,677 parameters at 34x34 input, 2 polarities, 10 classes, width 1)."""
@@ -158,18 +162,3 @@ class DemoNet(FrameNet):
             init_threshold=init_threshold,
             dropout=dropout,
         )
-
-
-_MODELS: dict[str, Callable[..., FrameNet]] = {"demo": DemoNet, "vggsnn": VGGSNN}
-
-
-def list_models() -> list[str]:
-    """Names accepted by :func:`create_model`."""
-    return sorted(_MODELS)
-
-
-def create_model(name: str, **kwargs: object) -> FrameNet:
-    """Build a backbone by name (``"demo"`` or ``"vggsnn"``) with QCFS activations."""
-    if name not in _MODELS:
-        raise ConfigError(f"unknown model '{name}' (known: {', '.join(list_models())})")
-    return _MODELS[name](**kwargs)

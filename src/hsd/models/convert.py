@@ -32,6 +32,17 @@ Decisions:
   ``forward`` (found by tracing the model with ``torch.fx``) are refused with
   :class:`~hsd.errors.ConversionError`. A model that ``torch.fx`` cannot trace is converted with a
   warning saying that functional calls were not checked.
+* Time first: a spiking neuron carries its membrane along the first axis of its input, so every
+  activation must see the time-first tensor ``[T, B, ...]``. A network that folds time into the
+  batch around its activations (``x.flatten(0, 1)`` before them) would make the neurons treat
+  ``T * B`` as time and leak membrane between samples. :func:`convert_to_snn` therefore probes the
+  converted network (:func:`check_time_first`) on a random input ``[3, 2, P, H, W]`` (in float64,
+  eval mode, on a copy) and refuses it, naming the layer, when a neuron's input is not
+  ``[3, 2, ...]`` or when a sample's output depends on the other sample of the batch. The input
+  shape ``(P, H, W)`` is ``input_shape=``, else the ``hsd_input_shape`` that
+  :func:`~hsd.models.registry.create_model` puts on the networks it builds, else the model's
+  ``in_channels`` / ``input_size`` attributes; without any of them the probe is skipped with an
+  :class:`~hsd.errors.HSDWarning`.
 """
 
 from __future__ import annotations
@@ -43,13 +54,14 @@ import torch
 from spikingjelly.activation_based import functional, neuron
 from torch import fx, nn
 
-from hsd.errors import ConversionError
+from hsd.errors import ConversionError, HSDWarning
 from hsd.models.qcfs import MIN_THRESHOLD, QCFS, positive_threshold
 from hsd.models.surrogate import Triangle
 
 __all__ = [
     "QCFSNeuron",
     "check_convertible",
+    "check_time_first",
     "clamp_thresholds",
     "convert_to_snn",
     "is_spiking",
@@ -205,9 +217,19 @@ def _functional_problems(model: nn.Module) -> list[str]:
     return problems
 
 
-def check_convertible(model: nn.Module) -> None:
+def check_convertible(model: nn.Module, *, input_shape: tuple[int, int, int] | None = None) -> None:
     """Raise :class:`ConversionError` naming every obstacle to conversion: max pooling or ReLU
-    modules, functional ReLU / max-pooling calls, no QCFS at all, a QCFS used at two places."""
+    modules, functional ReLU / max-pooling calls, no QCFS at all, a QCFS used at two places,
+    and (when the frame shape ``(P, H, W)`` is known: ``input_shape``, else as in
+    :func:`convert_to_snn`) activations that do not see time as the first axis of
+    ``[T, B, ...]`` (:func:`check_time_first`, run on a spiking copy; ``model`` is untouched)."""
+    _check_static(model)
+    shape = input_shape if input_shape is not None else _input_shape(model)
+    if shape is not None:
+        check_time_first(_spiking_copy(model, True), tuple(int(s) for s in shape))
+
+
+def _check_static(model: nn.Module) -> None:
     problems = [
         f"layer '{name or '<root>'}' is {type(module).__name__}"
         for name, module in model.named_modules()
@@ -235,10 +257,40 @@ def check_convertible(model: nn.Module) -> None:
         )
 
 
-def convert_to_snn(model: nn.Module, *, learn_threshold: bool = True) -> nn.Module:
+def convert_to_snn(
+    model: nn.Module,
+    *,
+    learn_threshold: bool = True,
+    input_shape: tuple[int, int, int] | None = None,
+) -> nn.Module:
     """A spiking copy of ``model`` with every QCFS replaced by a :class:`QCFSNeuron` whose
-    threshold is that QCFS's ``max(lam, 1e-3)``. ``model`` itself is left untouched."""
-    check_convertible(model)
+    threshold is that QCFS's ``max(lam, 1e-3)``. ``model`` itself is left untouched.
+
+    ``model`` maps ``[T, B, P, H, W]`` to ``[T, B, C]``; ``input_shape`` is ``(P, H, W)`` of one
+    frame (default: ``model.hsd_input_shape``, set by :func:`hsd.models.create_model`), used to
+    probe that every neuron sees time first (:func:`check_time_first`). Raises
+    :class:`~hsd.errors.ConversionError` naming every obstacle (:func:`check_convertible`) or
+    the layer that does not see time first."""
+    _check_static(model)
+    snn = _spiking_copy(model, learn_threshold)
+    shape = input_shape if input_shape is not None else _input_shape(model)
+    if shape is None:
+        warnings.warn(
+            f"{type(model).__name__}: no input_shape to probe with, so it was NOT checked that "
+            "its activations see time as the first axis (pass input_shape=(P, H, W))",
+            HSDWarning,
+            stacklevel=2,
+        )
+    else:
+        check_time_first(snn, tuple(int(s) for s in shape))
+    return snn
+
+
+_PROBE_T, _PROBE_B = 3, 2
+
+
+def _spiking_copy(model: nn.Module, learn_threshold: bool) -> nn.Module:
+    """A deep copy of ``model`` with each QCFS replaced by its :class:`QCFSNeuron`."""
     snn = copy.deepcopy(model)
     targets = [(name, m) for name, m in snn.named_modules() if isinstance(m, QCFS)]
     for name, qcfs in targets:
@@ -248,6 +300,98 @@ def convert_to_snn(model: nn.Module, *, learn_threshold: bool = True) -> nn.Modu
         spiking.to(qcfs.lam.device).train(qcfs.training)
         setattr(parent, child_name, spiking)
     return snn
+
+
+def _input_shape(model: nn.Module) -> tuple[int, int, int] | None:
+    """``(P, H, W)`` from ``hsd_input_shape``, else from ``in_channels`` and ``input_size``
+    attributes (the built-in backbones have both), else None."""
+    shape = getattr(model, "hsd_input_shape", None)
+    if shape is not None:
+        return tuple(shape)
+    channels, size = getattr(model, "in_channels", None), getattr(model, "input_size", None)
+    if isinstance(channels, int) and isinstance(size, int):
+        return channels, size, size
+    return None
+
+
+def check_time_first(snn: nn.Module, input_shape: tuple[int, ...]) -> None:
+    """Refuse a spiking network whose neurons do not see time as the first axis.
+
+    Runs a copy of ``snn`` (eval mode, float64, CPU) on a random non-negative input
+    ``[3, 2, *input_shape]`` and on its first sample alone ``[3, 1, *input_shape]``. Raises
+    :class:`~hsd.errors.ConversionError` naming the first neuron whose input is not
+    ``[3, 2, ...]`` (time folded into the batch, or batch first), or, when the shapes are right,
+    the first layer whose output for sample 0 changes with the other sample (membrane leaking
+    between samples), or the network output when that is where they differ."""
+    probe = copy.deepcopy(snn).to(device="cpu", dtype=torch.float64).eval()
+    neurons = [(n, m) for n, m in probe.named_modules() if isinstance(m, _SPIKING_NEURONS)]
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand((_PROBE_T, _PROBE_B, *input_shape), generator=generator, dtype=torch.float64)
+    x = x * 2.0
+
+    def run(inputs: torch.Tensor) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, ...]]]:
+        seen: dict[str, tuple[torch.Tensor, ...]] = {}
+
+        def record(name: str):
+            def hook(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
+                seen.setdefault(name, (args[0], out))  # the first call of each neuron
+
+            return hook
+
+        hooks = [m.register_forward_hook(record(name)) for name, m in neurons]
+        try:
+            reset_states(probe)
+            with torch.no_grad():
+                out = probe(inputs)
+        except Exception as exc:
+            raise ConversionError(
+                f"cannot probe {type(snn).__name__} with time-first input "
+                f"{list(inputs.shape)} ([T, B, P, H, W]): {type(exc).__name__}: {exc}"
+            ) from None
+        finally:
+            for h in hooks:
+                h.remove()
+            reset_states(probe)
+        return out, seen
+
+    out, seen = run(x)
+    for name, _ in neurons:
+        if name not in seen:
+            continue
+        shape = tuple(seen[name][0].shape)
+        if shape[:2] != (_PROBE_T, _PROBE_B):
+            raise ConversionError(
+                f"cannot convert {type(snn).__name__}: layer '{name}' sees input of shape "
+                f"{list(shape)} for time-first input [T={_PROBE_T}, B={_PROBE_B}, ...]; its first "
+                "axis is not time (time folded into the batch?), so its spiking neurons would "
+                "carry membrane state across samples. Keep the activations on the [T, B, ...] "
+                "tensor and apply the other layers frame by frame (e.g. inside SpikingJelly's "
+                "layer.SeqToANNContainer)"
+            )
+    alone, seen_alone = run(x[:, :1])
+    for name, _ in neurons:
+        if name in seen and name in seen_alone:
+            if not torch.allclose(seen[name][1][:, :1], seen_alone[name][1], atol=1e-9):
+                raise ConversionError(
+                    f"cannot convert {type(snn).__name__}: the output of layer '{name}' for one "
+                    "sample changes with the other samples of the batch; its neurons must see "
+                    "[T, B, ...] with each sample on its own position of axis 1"
+                )
+    if not (
+        isinstance(out, torch.Tensor)
+        and out.dim() >= 2
+        and tuple(out.shape[:2]) == (_PROBE_T, _PROBE_B)
+    ):
+        got = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ConversionError(
+            f"cannot convert {type(snn).__name__}: for input [T={_PROBE_T}, B={_PROBE_B}, ...] "
+            f"it returns {got}; it must return per-step logits [T, B, C]"
+        )
+    if not torch.allclose(out[:, :1], alone, atol=1e-9):
+        raise ConversionError(
+            f"cannot convert {type(snn).__name__}: its output for one sample changes with the "
+            "other samples of the batch (outside its spiking neurons)"
+        )
 
 
 def is_spiking(model: nn.Module) -> bool:

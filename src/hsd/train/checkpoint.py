@@ -201,6 +201,18 @@ def _positive_int(value: Any) -> bool:
 
 
 def _check_structure(payload: Any, path: Path) -> None:
+    if (
+        isinstance(payload, dict)
+        and payload
+        and "format" not in payload
+        and all(isinstance(v, torch.Tensor) for v in payload.values())
+    ):
+        raise CheckpointError(
+            f"{path}: a plain state dict (weights only, {len(payload)} tensors): it does not say "
+            "which network, classes or frames it belongs to, so hsd cannot rebuild it; use a "
+            "checkpoint hsd wrote (hsd teacher / convert / distill / baseline), or build your "
+            "network in Python and call model.load_state_dict(torch.load(path))"
+        )
     if not isinstance(payload, dict) or payload.get("format") not in (FORMAT, *OLD_FORMATS):
         raise CheckpointError(f"{path}: not an hsd checkpoint (expected format {FORMAT})")
     for key in _REQUIRED:

@@ -115,7 +115,13 @@ def skd_loss(
     alpha: float = 1.0,
     reduction: str = "batchmean",
 ) -> dict[str, torch.Tensor]:
-    """Step-wise distillation (HSD): every step's logits are distilled from the teacher."""
+    """Step-wise distillation (HSD): every step's logits are distilled from the teacher.
+
+    ``student_logits``: ``[T, B, C]`` (per step, time first); ``teacher_logits``: ``[B, C]``
+    (the ANN teacher's logits on the N-frame input); ``labels``: ``[B]`` class indices.
+    Loss = CE(mean over T of the student's logits, labels) + ``alpha`` * mean over t of
+    KL(softmax(teacher / ``tau``) || softmax(student_t / ``tau``)) (``tau`` default 2.0, the
+    temperature; ``alpha`` default 1.0). Returns ``{"loss", "ce", "kd"}`` scalar tensors."""
     _check(student_logits, labels)
     _check_teacher(student_logits, teacher_logits)
     ce = F.cross_entropy(student_logits.float().mean(0), labels)
@@ -140,7 +146,11 @@ def anytime_skd_loss(
     prefix_weights: str = "uniform",
 ) -> dict[str, torch.Tensor]:
     """Step-wise distillation with the cross-entropy on every prefix's running mean, the
-    prefixes weighted ``prefix_weights`` ("uniform" or "harmonic", see the module docstring)."""
+    prefixes weighted ``prefix_weights`` ("uniform" or "harmonic", see the module docstring),
+    so the network is good after any number of steps ``1..T``.
+
+    Shapes and the KD term as in :func:`skd_loss`: ``student_logits [T, B, C]``,
+    ``teacher_logits [B, C]``, ``labels [B]``. Returns ``{"loss", "ce", "kd"}``."""
     parts = skd_loss(
         student_logits, teacher_logits, labels, tau=tau, alpha=alpha, reduction=reduction
     )

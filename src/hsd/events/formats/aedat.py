@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hsd.errors import EventFileError
+from hsd.errors import EventFileError, install_hint
 from hsd.events.core import Events, UnsortedPolicy, validate_events
 from hsd.events.formats._base import DVS128, read_bytes
 from hsd.events.formats.registry import FileFormat, register
@@ -250,7 +250,7 @@ def _read_aedat4(
         import aedat
     except ImportError:
         raise EventFileError(
-            path, "reading AEDAT 4 needs the aedat package: pip install hsd[aedat4]"
+            path, "reading AEDAT 4 needs the aedat package: " + install_hint("aedat4")
         ) from None
     try:
         decoder = aedat.Decoder(str(path))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hsd.errors import EventFileError
+from hsd.errors import EventFileError, install_hint
 from hsd.events.core import Events, UnsortedPolicy
 from hsd.events.formats._base import finish, head, size_of
 from hsd.events.formats.registry import FileFormat, register
@@ -99,7 +99,7 @@ def _read_prophesee(
         import expelliarmus
     except ImportError:
         raise EventFileError(
-            path, "reading Prophesee files needs expelliarmus: pip install hsd[prophesee]"
+            path, "reading Prophesee files needs expelliarmus: " + install_hint("prophesee")
         ) from None
     data = head(path, 1 << 16)
     header, header_length = _prophesee_header(data)
