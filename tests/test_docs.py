@@ -87,3 +87,17 @@ def test_site_builds_strict(tmp_path):
     html = (tmp_path / "site/reference/models/index.html").read_text()
     assert "convert_to_snn" in html  # the API reference was generated from the docstrings
     assert "hsd-export-onnx" in (tmp_path / "site/cli/index.html").read_text()
+
+
+def test_your_network_tutorial_code_runs(recwarn):
+    """The two code blocks of the "your own network" tutorial, run as one script."""
+    import re
+
+    text = (ROOT / "docs/tutorials/your-network.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    scope: dict = {}
+    exec(compile("\n".join(blocks), "your-network.md", "exec"), scope)
+    assert tuple(scope["o"].shape) == (2, 4, 10)  # [T, B, classes]
+    assert scope["loss"].ndim == 0 and float(scope["loss"].detach()) > 0
+    assert not [w for w in recwarn if "NOT checked" in str(w.message)]  # conversion probed
