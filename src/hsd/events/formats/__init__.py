@@ -32,6 +32,7 @@ from hsd.events.formats.atis import write_atis_bin
 from hsd.events.formats.eventstream import write_event_stream
 from hsd.events.formats.gesture import read_gesture_labels, split_gesture_recording
 from hsd.events.formats.npz import read_frames_npz
+from hsd.events.formats.prophesee import write_dat, write_evt2, write_evt3
 from hsd.events.formats.registry import (
     FORMAT_NAMES,
     FORMATS,
@@ -58,5 +59,8 @@ __all__ = [
     "write_aedat2",
     "write_aedat31",
     "write_atis_bin",
+    "write_dat",
     "write_event_stream",
+    "write_evt2",
+    "write_evt3",
 ]
