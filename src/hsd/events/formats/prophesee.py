@@ -125,7 +125,12 @@ def _prophesee_sensor_size(path: Path, header: list[str]) -> tuple[int, int] | N
     values: dict[str, str] = {}
     for line in header:
         key, _, value = line.partition(" ")
-        values[key.lower()] = value.strip()
+        key, value = key.lower(), value.strip()
+        if key in ("geometry", "width", "height", "format") and values.get(key, value) != value:
+            raise EventFileError(
+                path, f"the header gives {key} twice ({values[key]!r} and {value!r})"
+            )
+        values[key] = value
 
     def number(text: str, what: str) -> int:
         if not text.strip().isdigit():
@@ -247,9 +252,9 @@ class _Evt3:
         self.low = int(time_low[-1]) if len(w) else self.low
         self.y = int(row[-1]) if len(w) else self.y
         if len(w):
-            self.base = int(base_at[-1] + (before[-1] + adv[-1]) - base_cum[-1])
-            if self.base < 0:  # vector words before any base: no base yet
-                self.base = -1
+            # vector words before any VECT_BASE_X advance nothing: there is no base yet
+            if base_at[-1] >= 0:
+                self.base = int(base_at[-1] + (before[-1] + adv[-1]) - base_cum[-1])
             self.pol = int(pol_at[-1])
         return out
 
