@@ -74,3 +74,11 @@ def test_bench_preprocess_reports_identical_builds_and_deletes_its_data(tmp_path
     assert record["spikingjelly"]["note"] and record["tonic"]["note"].startswith("skipped")
     assert not data.exists()
     assert np.isfinite(record["rows"][1]["speedup"])
+
+
+def test_bench_preprocess_refuses_a_count_the_disk_cannot_hold(tmp_path, capsys):
+    argv = ["--count", str(10**9), "--data", str(tmp_path / "d"), "--out", str(tmp_path / "o")]
+    assert bench_preprocess.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hsd: error: --count 1000000000 needs about") and "GB free" in err
+    assert not (tmp_path / "d").exists() and not (tmp_path / "o").exists()

@@ -204,6 +204,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers is None
         else [int(w) for w in args.workers.split(",") if w]
     )
+    parent = Path(args.data).parent if args.data else Path(tempfile.gettempdir())
+    need = int(args.count * 1.25e6)  # about 140k events x 8 bytes per recording, and margin
+    free = shutil.disk_usage(parent if parent.exists() else Path.cwd()).free
+    if need > free:
+        print(
+            f"hsd: error: --count {args.count} needs about {need / 1e9:.1f} GB under {parent}, "
+            f"{free / 1e9:.1f} GB free; lower --count or point --data elsewhere",
+            file=sys.stderr,
+        )
+        return 2
     root = Path(args.data or tempfile.mkdtemp(prefix="hsd-bench-c10dvs-"))
     try:
         start = time.perf_counter()
