@@ -246,7 +246,7 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",
         help="benchmarks: accuracy against latency, speed, memory, energy, frames, loading, feed, "
-        "preprocess",
+        "preprocess, decoding",
         description="Run benchmarks and write their JSON and plots. Benchmarks: "
         + "; ".join(f"{name}: {what}" for name, what in BENCHMARKS.items()),
     )

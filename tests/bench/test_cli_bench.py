@@ -28,6 +28,7 @@ def test_bench_parser_defaults_and_names():
         "loading",
         "feed",
         "preprocess",
+        "decoding",
     ]
 
 

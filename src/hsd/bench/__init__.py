@@ -1,7 +1,8 @@
 """``hsd bench``: the benchmarks of hsd, one module per benchmark.
 
 Design: the benchmark logic lives in the package (``hsd.bench.accuracy``, ``speed``, ``memory``,
-``energy``, ``frames``, ``loading``, ``feed``, ``preprocess``) so that ``hsd bench`` can run it
+``energy``, ``frames``, ``loading``, ``feed``, ``preprocess``, ``decoding``) so that ``hsd bench``
+can run it
 wherever hsd is installed; the scripts under ``benchmarks/`` are thin wrappers that call
 ``hsd.bench.<name>.main`` and keep the commands written in docs/benchmarks.md working. Every
 module has ``main(argv)`` (its own command line, the script's) and ``cli_args(out, quick)`` (the
@@ -38,6 +39,7 @@ BENCHMARKS = {
     "loading": "reading a dataset into frames, cold and warm cache",
     "feed": "share of a simulated 15 ms step's loop spent waiting for batches",
     "preprocess": "frame-cache build of emulated CIFAR10-DVS-scale data with 1..N processes",
+    "decoding": "event-file decoding speed and memory, hsd against the peers a user would pick",
 }
 
 
