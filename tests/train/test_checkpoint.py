@@ -66,7 +66,7 @@ def test_foreign_file_is_not_a_checkpoint(tmp_path):
     torch.save({"weights": torch.zeros(1)}, path)
     with pytest.raises(
         CheckpointError,
-        match="a plain state dict .weights only, 1 tensors.: it does not say which network",
+        match=r"a plain state dict \(weights only, 1 tensors\): it does not say which network",
     ):
         load_checkpoint(path)
 
