@@ -170,7 +170,7 @@ def test_onnx_step_module_leaves_the_model_alone(snn_path):
 
 def test_onnx_without_the_package_says_how_to_install(snn_path, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
-    with pytest.raises(ExportError, match=r"hsd\[export\]"):
+    with pytest.raises(ExportError, match=r"hsd-snn\[export\]"):
         export_onnx(snn_path, tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()
 

@@ -20,7 +20,7 @@ def same_events(a, b):
 
 def test_registry_lists_the_builtin_datasets():
     assert list_datasets() == [
-        "cifar10dvs", "digits-dvs", "dvsgesture", "ncaltech101", "nmnist", "sj-frames",
+        "cifar10dvs", "digits-dvs", "dvsgesture", "folder", "ncaltech101", "nmnist", "sj-frames",
     ]  # fmt: skip
     with pytest.raises(DatasetError, match="unknown dataset 'mnist'"):
         get_dataset("mnist", "/x")

@@ -85,3 +85,22 @@ def test_folder_dataset_trains_a_teacher(tmp_path, monkeypatch):
     assert data.classes == ["a", "b"] and data.input_shape == (2, 16, 16)
     assert len(data.test) >= 2 and not set(data.test) & set(data.train)
     assert train_teacher(cfg, tmp_path / "teacher", data=data).exists()
+
+
+def test_dataset_by_import_path_from_python_and_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    _make(tmp_path, ["a", "b"], 1)
+    assert get_dataset("hsd.data.folder:EventFolder", tmp_path).classes == ["a", "b"]
+    with pytest.raises(DatasetError, match="cannot import 'nowhere_pkg'"):
+        get_dataset("nowhere_pkg:Data", tmp_path)
+    with pytest.raises(DatasetError, match=r"not a subclass of hsd\.data\.EventDataset"):
+        get_dataset("hsd.data.folder:_class_order", tmp_path)
+    run = [sys.executable, "-m", "hsd.cli", "data", "info", "hsd.data.folder:EventFolder"]
+    out = subprocess.run([*run, "--root", str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "hsd.cli", "data", "info", "nope"], text=True, capture_output=True
+    )
+    assert bad.returncode == 2 and "import path 'package.module:DatasetClass'" in bad.stderr

@@ -503,8 +503,8 @@ def test_bad_aedat4(tmp_path, data):
 @pytest.mark.parametrize(
     ("module", "name", "extra"),
     [
-        ("aedat", "davis_tonic_sample.aedat4", "hsd[aedat4]"),
-        ("expelliarmus", "prophesee_evt2_sample.raw", "hsd[prophesee]"),
+        ("aedat", "davis_tonic_sample.aedat4", "'hsd-snn[aedat4]'"),
+        ("expelliarmus", "prophesee_evt2_sample.raw", "'hsd-snn[prophesee]'"),
     ],
 )
 def test_missing_optional_package(monkeypatch, data, module, name, extra):
