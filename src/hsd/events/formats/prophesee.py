@@ -333,7 +333,8 @@ def _blocks(fmt: str, path: Path) -> Iterator[Raw]:
     """Decoded ``(t, x, y, p)`` blocks of a Prophesee file, in file order."""
     _, start, word, dtype = _layout(fmt, path)
     decoder = _DECODERS[fmt]()
-    step = BLOCK_BYTES - BLOCK_BYTES % word
+    # at most 2**18 words a block: the vectorised decoders hold about ten int64 temporaries a word
+    step = min(BLOCK_BYTES - BLOCK_BYTES % word, word << 18)
     with open_file(path) as fh:
         fh.seek(start)
         while True:
