@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait-s", type=float, default=20.0)
     parser.add_argument("--sensor-size", default=None, help="W,H passed to read_events")
     parser.add_argument(
-        "--linger-s", type=float, default=0.5, help="grace after the queue empties, before exit"
+        "--linger-s", type=float, default=3.0, help="grace after the queue empties, before exit"
     )
     args = parser.parse_args(argv)
 
@@ -93,9 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.hold:
         while True:
             time.sleep(1)
-    # An empty queue means the I/O thread has taken the last packet, not that it has handed it
-    # to the kernel yet; on a loaded machine that takes more than a few milliseconds (CI lost
-    # the last batch with a 50 ms grace). Bytes the kernel holds are delivered at exit.
+    # An empty queue means the I/O thread has taken the last packet, not that the receiver has
+    # read it. Exiting closes the socket; if the receiver's bytes to us are still unread then,
+    # the kernel resets the connection and the receiver loses what it had not read yet (CI lost
+    # the tail with a 50 ms grace, and 9 of 12 batches with 0.5 s on a loaded machine). So
+    # linger long enough for a slow receiver to have read everything.
     time.sleep(args.linger_s)
     os._exit(0)
 

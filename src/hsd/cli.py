@@ -289,6 +289,23 @@ def _format_decision(d) -> str:
     )
 
 
+def _check_not_swapped(checkpoint: str, source: str) -> None:
+    """``hsd stream REC CKPT``: name the mistake instead of failing to read REC as a checkpoint."""
+    from pathlib import Path
+
+    from hsd.errors import HSDError
+    from hsd.events.formats import SUPPORTED_EXTENSIONS
+
+    ckpt, src = Path(checkpoint), Path(source)
+    looks_like_events = ckpt.suffix.lower() in SUPPORTED_EXTENSIONS and ckpt.suffix != ".pt"
+    looks_like_ckpt = src.suffix == ".pt" or (src / "checkpoints").is_dir()
+    if looks_like_events and looks_like_ckpt:
+        raise HSDError(
+            f"the arguments look swapped: {checkpoint} is an event file and {source} a "
+            f"checkpoint; the order is `hsd stream CHECKPOINT SOURCE`"
+        )
+
+
 def _cmd_stream(args: argparse.Namespace) -> int:
     from hsd.errors import SourceError
     from hsd.events.sources import count_events, open_source, parse_source
@@ -308,6 +325,7 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         min_steps=args.min_steps,
         max_steps=args.max_steps,
     )
+    _check_not_swapped(args.checkpoint, args.source)
     ckpt = load_checkpoint(args.checkpoint)
     framed = args.frame_events is not None or args.frame_ms is not None
     if not framed and parse_source(args.source)[0] != "file":  # refused before connecting
@@ -409,6 +427,13 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
     from hsd.export import export_onnx
 
     result = export_onnx(args.checkpoint, args.out, batch_size=args.batch_size, opset=args.opset)
+    if not result.membrane_shapes:
+        print(
+            f"note: {args.checkpoint} is an ANN (no membranes): the export maps one frame to "
+            "logits; the spiking network (`hsd convert` / `hsd distill`) is what decides step by "
+            "step",
+            file=sys.stderr,
+        )
     print(
         f"wrote {result.path}: inputs {', '.join(result.inputs)}; outputs "
         f"{', '.join(result.outputs)} ({len(result.membrane_shapes)} membrane states, batch "

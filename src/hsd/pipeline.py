@@ -794,6 +794,13 @@ def distill(
     ckpt = load_checkpoint(teacher_path)
     require(ckpt, "distill --teacher", spiking=False, stages=("teacher",))
     teacher = model_from_checkpoint(ckpt)  # architecture and weights checked before any work
+    theirs = (ckpt.get("config") or {}).get("data", {}).get("dataset")
+    if theirs is not None and theirs != cfg.data.dataset:
+        raise ConfigError(
+            f"{ckpt['path']}: the teacher was trained on dataset '{theirs}', this run uses "
+            f"'{cfg.data.dataset}'; give a teacher of '{cfg.data.dataset}' (or the recipe of "
+            f"'{theirs}')"
+        )
     data = data or prepare_data(cfg)
     require(ckpt, "distill --teacher", classes=data.classes)
     if ckpt.get("manifest_hash") not in (None, data.manifest.hash):

@@ -234,6 +234,12 @@ class StreamClassifier:
                 f"{where}: not a checkpoint hsd wrote (no class names or architecture); "
                 "StreamClassifier needs one from `hsd distill` / `hsd baseline` / `hsd convert`"
             )
+        if not ckpt["model"].get("spiking", False):
+            raise CheckpointError(
+                f"{ckpt.get('path', '<checkpoint>')}: is an ANN ({ckpt.get('stage', 'teacher')}), "
+                "which sees each frame alone and has no state to carry from step to step; stream a "
+                "spiking network (`hsd convert`, `hsd distill` or `hsd baseline` make one)"
+            )
         self.classes = [str(c) for c in ckpt["classes"]]
         self.frame_events = None if frame_events is None else int(frame_events)
         self.frame_us = None if frame_ms is None else round(float(frame_ms) * 1000)

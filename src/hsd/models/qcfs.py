@@ -73,14 +73,20 @@ def positive_threshold(lam: torch.Tensor) -> torch.Tensor:
     return lam.detach().clamp_min(MIN_THRESHOLD) + (lam - lam.detach())
 
 
+DEFAULT_INIT_THRESHOLD = 2.0
+"""Initial clip ``lam`` of :class:`QCFS` when none is given: the value of ``model.init_threshold``
+in hsd's config (``hsd.config``; a test keeps the two equal) and of the CPU recipes (``demo``,
+``nmnist``). The paper's VGGSNN recipes set 8.0 explicitly."""
+
+
 class QCFS(nn.Module):
     """Quantized clip-floor-shift activation; element-wise, any input shape.
 
     ``levels``: number of quantization steps L (>= 1). ``init_threshold``: initial clip ``lam``
-    (> 0), a scalar ``nn.Parameter`` named ``lam``.
+    (> 0, default :data:`DEFAULT_INIT_THRESHOLD` = 2.0), a scalar ``nn.Parameter`` named ``lam``.
     """
 
-    def __init__(self, levels: int = 8, init_threshold: float = 8.0) -> None:
+    def __init__(self, levels: int = 8, init_threshold: float = DEFAULT_INIT_THRESHOLD) -> None:
         super().__init__()
         if int(levels) < 1:
             raise ValueError(f"QCFS levels must be >= 1, got {levels}")
