@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.hsd-installed
-EXTRAS ?= dev,aedat4,prophesee,export,live,triton
+EXTRAS ?= dev,aedat4,prophesee,crosscheck,export,live,triton
 
 .PHONY: demo test lint format bench clean docs
 
