@@ -14,7 +14,8 @@ per-class split of the datasets without an official one (``data.test_fraction``,
 
 Decisions: classes are the sub-folder names, sorted as text, except when every name is an integer
 (``0``, ``1``, ..., ``10``): then sorted by number, so the label of folder ``10`` is 10 and not 2.
-The sensor size is the one the first file gives (its header, else its largest coordinates + 1) or
+The sensor size is the one the first file's header gives (for headerless ATIS files, the largest
+coordinates + 1 over all files) or
 ``sensor_size=(width, height)`` (Python: ``get_dataset("folder", root, sensor_size=(W, H))``);
 every recording is read at that size (events outside it are refused by the readers).
 
@@ -30,6 +31,7 @@ from hsd.data.datasets import _class_samples, _read_events, _require_dir, _subdi
 from hsd.data.registry import register
 from hsd.errors import DatasetError
 from hsd.events.core import Events
+from hsd.events.formats import detect_format, iter_events
 
 __all__ = ["EventFolder"]
 
@@ -91,10 +93,27 @@ class EventFolder(EventDataset):
         if len(classes) < 2:
             raise self.layout_error(root, f"found {len(classes)} class folder(s), need at least 2")
         if sensor_size is None:
-            first = min(samples, key=lambda s: s.key)
-            sensor_size = _read_events(first.path, None).sensor_size
+            sensor_size = _infer_sensor(samples)
         self._sensor = (int(sensor_size[0]), int(sensor_size[1]))
         super().__init__(root, classes, self._sensor, samples, has_official_split=bool(split_dirs))
 
     def load_events(self, index: int) -> Events:
         return _read_events(self.samples[index].path, self._sensor)
+
+
+def _infer_sensor(samples: list[Sample]) -> tuple[int, int]:
+    """The sensor of the first file, from its header; for formats without one (ATIS ``.bin`` /
+    ``.bs2``) the largest coordinates + 1 over *every* file, read in chunks (one file's extent
+    would cut off the events of the others)."""
+    first = min(samples, key=lambda s: s.key)
+    if detect_format(first.path) != "atis-bin":
+        return _read_events(first.path, None).sensor_size
+    width = height = 0
+    for sample in samples:
+        for chunk in iter_events(sample.path, chunk_events=1 << 20, on_unsorted="keep"):
+            if len(chunk):
+                width = max(width, int(chunk.x.max()) + 1)
+                height = max(height, int(chunk.y.max()) + 1)
+    if not width:
+        raise DatasetError(f"{first.path.parent.parent}: the recordings hold no events")
+    return width, height
