@@ -44,9 +44,10 @@ from tqdm.auto import tqdm
 from hsd.data.base import EventDataset
 from hsd.data.datasets import check_counts
 from hsd.data.paths import cache_dir as default_cache_dir
-from hsd.errors import DatasetError, HSDError, HSDWarning
+from hsd.errors import DatasetError, HSDError, HSDWarning, ResourceError
 from hsd.events.frames import FrameSpec, resize_nearest
 from hsd.progress import bars_enabled
+from hsd.runtime import admit, format_bytes
 
 __all__ = [
     "FORMAT_VERSION",
@@ -97,8 +98,9 @@ class FrameCache:
     def load(self, dataset: EventDataset, spec: FrameSpec, progress: bool = True) -> FrameArrays:
         """Read the entry, building it first if it does not exist (reads every raw sample); a
         damaged or stale entry is rebuilt with a warning."""
-        _check_folder(self.root)
         path = self.path(dataset, spec)
+        _check_folder(path.parent)
+        _remove_leftovers(path)
         if path.exists() or path.is_symlink():
             arrays, fault = _read_entry(path, dataset)
             if arrays is not None:
@@ -115,9 +117,16 @@ class FrameCache:
         return arrays
 
     def _build(self, dataset: EventDataset, spec: FrameSpec, path: Path, progress: bool) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        tmp.mkdir()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.mkdir()
+        except OSError as exc:
+            raise DatasetError(
+                f"data.cache_dir: cannot create {tmp.parent} ({exc.strerror or exc}); set "
+                "data.cache_dir (or HSD_CACHE_DIR) to a folder you can write"
+            ) from None
+        _admit_build(dataset, spec, tmp.parent, self.workers)
         try:
             _integrate_all(dataset, spec, tmp, progress, self.workers)
             try:
@@ -314,6 +323,71 @@ def _check_folder(root: Path) -> None:
             return
 
 
+def _admit_build(dataset: EventDataset, spec: FrameSpec, folder: Path, workers: int) -> None:
+    """Refuse, before integrating anything, a cache build that cannot fit in memory or on disk.
+
+    Memory: every build process integrates one sample at a time (``np.bincount``'s ``int64``
+    counts, their ``int32`` copy and the ``uint16`` sample sent on: 14 bytes per value at
+    integration resolution), and the parent holds the samples in flight plus the end times
+    (:func:`hsd.runtime.admit`). Disk: ``frames.npy`` at 2 bytes per value (``uint16``; a widening
+    to ``int32`` is checked again when it happens). Raises :class:`~hsd.errors.ResourceError`.
+    """
+    n = len(dataset)
+    width, height = dataset.sensor_size
+    out_h, out_w = spec.size if spec.size is not None else (height, width)
+    out = spec.n_frames * 2 * out_h * out_w
+    native = spec.size is None or spec.resize == "interpolate" or dataset.kind == "frames"
+    work = spec.n_frames * 2 * (height * width if native else out_h * out_w)
+    processes = max(1, min(workers, n))
+    chunk = max(1, min(8, n // (processes * 8)))
+    memory = processes * 14 * work + (chunk * processes + 1) * 4 * out + n * spec.n_frames * 8
+    what = (
+        f"{dataset.name}: building its frame cache ({n} samples x {spec.n_frames} frames x 2 x "
+        f"{out_h} x {out_w}, {processes} process{'es' if processes > 1 else ''})"
+    )
+    admit(memory, what, hint="lower data.frames or data.size, or data.workers")
+    disk = 2 * n * out + 16 * n * (spec.n_frames + 1) + (1 << 20)
+    _admit_disk(disk, folder, what)
+
+
+def _admit_disk(nbytes: int, folder: Path, what: str) -> None:
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if nbytes > free:
+        raise ResourceError(
+            f"{what}: needs about {format_bytes(nbytes)} on disk in {folder} but only "
+            f"{format_bytes(free)} is free; free space there, or set data.cache_dir (or "
+            "HSD_CACHE_DIR) to a larger disk, or lower data.frames or data.size"
+        )
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Remove the temporary folders ``.<entry>.tmp-<pid>-<id>`` of builds of this entry whose
+    process is gone (killed before its ``finally`` ran); a live build's folder is left alone."""
+    try:
+        leftovers = list(path.parent.glob(f".{path.name}.tmp-*"))
+    except OSError:
+        return
+    for folder in leftovers:
+        pid_text = folder.name[len(path.name) + 6 :].split("-", 1)[0]
+        if pid_text.isdigit() and not _process_alive(int(pid_text)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
@@ -341,6 +415,7 @@ def _source_fingerprints(dataset: EventDataset) -> dict[str, list[int]]:
 def _widen(out: np.ndarray, folder: Path, done: int) -> np.ndarray:
     """Copy a ``uint16`` memmap whose first ``done`` samples are filled into an ``int32`` one."""
     wide_path = folder / "frames-int32.npy"
+    _admit_disk(4 * out.size, folder, f"widening the frame cache {folder.name} to int32")
     wide = np.lib.format.open_memmap(wide_path, mode="w+", dtype=np.int32, shape=out.shape)
     wide[:done] = out[:done]
     narrow_path = Path(out.filename)

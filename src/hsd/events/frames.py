@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 
 from hsd.events.core import Events
+from hsd.runtime import admit
 
 __all__ = [
     "FrameSpec",
@@ -35,6 +36,7 @@ __all__ = [
 SplitBy = Literal["count", "time"]
 ResizeMode = Literal["events", "interpolate"]
 _SPLITS = ("count", "time")
+_ADMIT_ABOVE = 1 << 22  # frame values; smaller requests skip the memory check (it reads /proc)
 _RESIZES = ("events", "interpolate")
 
 
@@ -203,6 +205,14 @@ def integrate_frames(
             y = y.astype(np.intp) * out_h // height
         height, width = out_h, out_w
     plane = height * width
+    values = n_frames * 2 * plane
+    if values > _ADMIT_ABOVE:  # np.bincount's int64 counts and their int32 copy
+        admit(
+            12 * values,
+            f"frames of {n_frames} x 2 x {height} x {width} (sensor {events.sensor_size[0]} x "
+            f"{events.sensor_size[1]})",
+            hint="ask for fewer frames or a smaller size",
+        )
     # flat index ((frame * 2 + p) * H + y) * W + x, built in place
     index = events.p.astype(np.intp)
     index *= height
