@@ -209,3 +209,66 @@ def test_manifest_is_the_one_in_the_run(cfg, teacher_ckpt):
     dataset = get_dataset("digits-dvs")
     manifest = make_manifest(dataset, seed=cfg.data.seed)
     assert load_checkpoint(teacher_ckpt)["manifest_hash"] == manifest.hash
+
+
+@pytest.mark.parametrize("target", ["stream", "prefix"])
+def test_the_teacher_target_of_each_step(target, data):
+    """ "stream": every step gets the teacher's mean over all N frames; "prefix": step t gets its
+    mean over the first t + 1 frames (computed here from the teacher's per-frame logits)."""
+    torch.manual_seed(0)
+    teacher = torch.nn.Sequential(torch.nn.Flatten(2), torch.nn.Linear(2 * 34 * 34, 10))
+    student = torch.nn.Sequential(torch.nn.Flatten(2), torch.nn.Linear(2 * 34 * 34, 10))
+    feed = FrameFeed(
+        data.arrays.frames, data.arrays.labels, data.train[:8], batch_size=8, student_steps=3
+    )
+    optimizer = torch.optim.SGD(student.parameters(), lr=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    seen = []
+
+    def capture(logits, labels, teacher_logits=None):
+        seen.append(teacher_logits)
+        return {"loss": logits.sum() * 0.0}
+
+    train_one_epoch(
+        student,
+        feed,
+        capture,
+        optimizer,
+        scheduler,
+        device=torch.device("cpu"),
+        epoch=0,
+        teacher=teacher,
+        progress=False,
+        teacher_target=target,
+    )
+    (batch,) = list(feed)
+    with torch.no_grad():
+        per_frame = teacher(batch.teacher)  # [N, B, C]
+    if target == "stream":
+        torch.testing.assert_close(seen[0], per_frame.mean(0))
+    else:
+        assert seen[0].shape == (3, 8, 10)
+        for t in range(3):
+            torch.testing.assert_close(seen[0][t], per_frame[: t + 1].mean(0))
+
+
+def test_distillation_from_the_teacher_on_the_same_prefix_runs(cfg, data, teacher_ckpt, tmp_path):
+    run_cfg = load_config(overrides=[*TINY, "distill.teacher_target=prefix"])
+    best = distill(run_cfg, teacher_ckpt, tmp_path / "d", data=data)
+    assert load_checkpoint(best)["config"]["distill"]["teacher_target"] == "prefix"
+    anytime = load_config(
+        overrides=[*TINY, "distill.loss=anytime", "distill.steps=10", "distill.self_kd=0.5"]
+    )
+    assert distill(anytime, teacher_ckpt, tmp_path / "a", data=data).exists()
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["distill.teacher_target=prefix", "distill.protocol=rebin"], "distill.teacher_target"),
+        (["distill.self_kd=0.5"], "distill.self_kd"),
+    ],
+)
+def test_teacher_target_and_self_kd_are_refused_where_they_mean_nothing(overrides, key):
+    with pytest.raises(ConfigError, match=key):
+        load_config(overrides=overrides)

@@ -406,6 +406,12 @@ class DistillConfig:
     (the authors' ``KLDivLoss()`` default, which also divides by the number of classes).
     ``prefix_weights`` (loss "anytime" only): how the prefixes' cross-entropies are weighted,
     "uniform" or "harmonic" (1/k: the short prefixes weigh most).
+    ``teacher_target``: what step t is distilled from: "stream" (the teacher's mean logits over
+    all N frames, the paper's HSD) or "prefix" (its mean over the first t + 1 frames, the same
+    events the student has seen by then; protocol "prefix" only).
+    ``self_kd`` (loss "anytime" only): weight of a self-distillation term pulling the running
+    mean after each prefix k < T towards the network's own (detached) running mean after all T
+    steps; 0 (default) = off.
     """
 
     steps: int = setting(2, min=1, max=100_000)
@@ -416,6 +422,8 @@ class DistillConfig:
     alpha: float = setting(1.0, min=0.0)
     reduction: str = setting("batchmean", choices=("batchmean", "mean"))
     prefix_weights: str = setting("uniform", choices=("uniform", "harmonic"))
+    teacher_target: str = setting("stream", choices=("stream", "prefix"))
+    self_kd: float = setting(0.0, min=0.0)
     optim: OptimConfig = field(
         # lr chosen on digits-dvs' validation split among 1e-4 and 1e-3 (val accuracy at
         # T=1/T=2: 91.3/96.3 and 95.7/98.8 with the same teacher)
@@ -499,6 +507,16 @@ class Config:
                 f"{stage}.steps: {s.steps} cannot exceed data.frames ({d.frames}) with the "
                 "prefix protocol (lower it, raise data.frames, or use protocol rebin)",
             )
+        _check(
+            self.distill.teacher_target == "stream" or self.distill.protocol == "prefix",
+            "distill.teacher_target: 'prefix' needs distill.protocol 'prefix' (with 'rebin' the "
+            "student's step t covers other events than the teacher's first t + 1 frames)",
+        )
+        _check(
+            self.distill.self_kd == 0 or self.distill.loss == "anytime",
+            f"distill.self_kd: only the 'anytime' loss has a self-distillation term (loss is "
+            f"'{self.distill.loss}'); set it to 0",
+        )
         if d.size is not None and d.augment.crop is not None:
             _check(
                 all(c <= s for c, s in zip(d.augment.crop, d.size, strict=True)),

@@ -380,6 +380,7 @@ def _fit(
     device: torch.device,
     teacher: nn.Module | None = None,
     resume: bool = False,
+    teacher_target: str = "stream",
 ) -> nn.Module:
     """Train ``model`` in place; under torchrun it is wrapped in DDP for the optimiser steps only.
 
@@ -489,6 +490,7 @@ def _fit(
             tally=tally,
             amp=cfg.amp,
             scaler=scaler,
+            teacher_target=teacher_target,
         )
         skip, tally = 0, None
         dist.broadcast_state(model)  # BatchNorm statistics: rank 0's on every rank
@@ -832,6 +834,7 @@ def distill(
         loss_kwargs = {"tau": d.tau, "alpha": d.alpha, "reduction": d.reduction}
     if d.loss == "anytime":
         loss_kwargs["prefix_weights"] = d.prefix_weights
+        loss_kwargs["self_kd"] = d.self_kd
     needs_teacher = d.loss in ("skd", "kd_mean", "anytime")
     train_feed, val_feed = _feeds(cfg, data, steps=d.steps, protocol=d.protocol, teacher=True)
     if not needs_teacher:
@@ -853,6 +856,7 @@ def distill(
         device=device,
         teacher=teacher if needs_teacher else None,
         resume=resume,
+        teacher_target=d.teacher_target,
     )
     return run.best
 

@@ -11,6 +11,7 @@ from hsd.train.losses import (
     anytime_skd_loss,
     ce_loss,
     kd_mean_loss,
+    kl_divergence,
     make_loss,
     skd_loss,
     tet_loss,
@@ -192,3 +193,47 @@ def test_anytime_equals_skd_at_one_step():
     a = anytime_skd_loss(o, z, y, tau=2.0)
     b = skd_loss(o, z, y, tau=2.0)
     assert torch.allclose(a["loss"], b["loss"])
+
+
+@pytest.mark.parametrize("name", ["skd", "anytime", "kd_mean"])
+def test_per_step_targets_equal_to_one_target_give_the_same_loss(name):
+    g = torch.Generator().manual_seed(3)
+    student = torch.randn(4, 5, 7, generator=g)
+    teacher = torch.randn(5, 7, generator=g)
+    labels = torch.randint(0, 7, (5,), generator=g)
+    fn = make_loss(name, tau=2.0, alpha=0.7)
+    one = fn(student, labels, teacher_logits=teacher)
+    per_step = fn(student, labels, teacher_logits=teacher.expand(4, 5, 7).clone())
+    for key in one:
+        torch.testing.assert_close(per_step[key], one[key])
+
+
+def test_per_step_targets_distil_each_step_from_its_own_target():
+    g = torch.Generator().manual_seed(4)
+    student = torch.randn(3, 2, 5, generator=g)
+    targets = torch.randn(3, 2, 5, generator=g)
+    labels = torch.tensor([1, 4])
+    got = skd_loss(student, targets, labels, tau=1.5, alpha=1.0)["kd"]
+    want = sum(kl_divergence(student[t], targets[t], tau=1.5) for t in range(3)) / 3
+    torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match=r"per step \[T, B, C\]"):
+        skd_loss(student, targets[:2], labels)
+
+
+def test_self_distillation_pulls_the_early_prefixes_towards_the_final_decision():
+    g = torch.Generator().manual_seed(5)
+    student = torch.randn(4, 3, 6, generator=g, requires_grad=True)
+    teacher = torch.randn(3, 6, generator=g)
+    labels = torch.tensor([0, 2, 5])
+    off = anytime_skd_loss(student, teacher, labels)
+    assert "self_kd" not in off
+    on = anytime_skd_loss(student, teacher, labels, self_kd=0.5)
+    running = student.detach().cumsum(0) / torch.arange(1, 5)[:, None, None]
+    want = sum(kl_divergence(running[k], running[-1], tau=2.0) for k in range(3)) / 3
+    torch.testing.assert_close(on["self_kd"], want)
+    torch.testing.assert_close(on["loss"], off["loss"] + 0.5 * want)
+    # the target is detached: the self term alone sends no gradient to the last step
+    (grad,) = torch.autograd.grad(on["self_kd"], student)
+    assert torch.all(grad[-1] == 0) and grad[0].abs().sum() > 0
+    with pytest.raises(ConfigError, match="self_kd"):
+        make_loss("skd", self_kd=0.5)

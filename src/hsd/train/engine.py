@@ -146,6 +146,7 @@ def train_one_epoch(
     tally: dict[str, Any] | None = None,
     amp: str = "none",
     scaler: torch.amp.GradScaler | None = None,
+    teacher_target: str = "stream",
 ) -> dict[str, float]:
     """One pass over ``feed``; returns mean loss parts and training accuracy.
 
@@ -156,8 +157,12 @@ def train_one_epoch(
     to ``loss_fn`` as ``teacher_logits``. ``on_step(step, tally)`` is called after every
     optimiser step with the batches done so far and the running totals (mid-epoch checkpoints);
     a resumed epoch passes them back as ``start_step`` and ``tally``. ``amp``: mixed precision
-    on CUDA ("bf16" or "fp16"; fp16 needs ``scaler``).
+    on CUDA ("bf16" or "fp16"; fp16 needs ``scaler``). ``teacher_target``: "stream" passes the
+    teacher's mean logits over all N frames ``[B, C]``; "prefix" its running means over the
+    first t + 1 frames for each of the student's T steps ``[T, B, C]`` (prefix protocol).
     """
+    if teacher_target not in ("stream", "prefix"):
+        raise ValueError(f"teacher_target must be 'stream' or 'prefix', got {teacher_target!r}")
     model.train()
     if teacher is not None:
         teacher.eval()
@@ -172,8 +177,13 @@ def train_one_epoch(
         with autocast(device, amp):
             if teacher is not None:
                 with torch.no_grad():
-                    teacher_logits = forward_sequence(teacher, batch.teacher).mean(0)
+                    per_frame = forward_sequence(teacher, batch.teacher)
+                    teacher_logits = per_frame.mean(0)
             logits = forward_sequence(model, x)
+            if teacher_logits is not None and teacher_target == "prefix":
+                steps = logits.shape[0]
+                counts = torch.arange(1, steps + 1, device=per_frame.device, dtype=per_frame.dtype)
+                teacher_logits = per_frame[:steps].cumsum(0) / counts[:, None, None]
             parts = loss_fn(logits, batch.labels, teacher_logits=teacher_logits)
         loss = parts["loss"]
         if not torch.isfinite(loss):

@@ -5,8 +5,9 @@
 
       L = CE(mean_t o_t, y) + alpha * (1/T) * sum_t tau^2 * KL(softmax(z/tau) || softmax(o_t/tau))
 
-  with ``z`` the frozen teacher's logits ``[B, C]`` (its mean over all N frames). Parts ``ce``,
-  ``kd`` (the second term without ``alpha``).
+  with ``z`` the frozen teacher's logits ``[B, C]`` (its mean over all N frames), or per step
+  ``z_t`` ``[T, B, C]`` (its mean over the first t + 1 frames: ``distill.teacher_target =
+  "prefix"``). Parts ``ce``, ``kd`` (the second term without ``alpha``).
 * :func:`kd_mean_loss` - the same with the KL on the mean output only (classic KD).
 * :func:`tet_loss` - TET (Deng et al., ICLR 2022), as in its reference code::
 
@@ -20,8 +21,11 @@
 
       L = sum_k w_k * CE(mean_{t<=k} o_t, y)
           + alpha * (1/T) * sum_t tau^2 * KL(softmax(z/tau) || softmax(o_t/tau))
+          [+ self_kd * (1/(T-1)) * sum_{k<T} tau^2 * KL(softmax(m_T/tau) || softmax(m_k/tau))]
 
-  with prefix weights ``w_k`` summing to 1: ``"uniform"`` (1/T each, the default) or
+  (``m_k`` the running mean after k steps, ``m_T`` detached: the optional self-distillation
+  term pulls the early prefixes towards the network's own full-length decision) with prefix
+  weights ``w_k`` summing to 1: ``"uniform"`` (1/T each, the default) or
   ``"harmonic"`` (proportional to 1/k: the short prefixes, which see the fewest events and are
   the hardest, weigh most). Train it at T = N (``distill.steps`` = ``data.frames``) so that
   every prefix is covered.
@@ -72,11 +76,18 @@ def _check(student_logits: torch.Tensor, labels: torch.Tensor) -> None:
 
 
 def _check_teacher(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> None:
-    if teacher_logits.shape != student_logits.shape[1:]:
+    if teacher_logits.shape not in (student_logits.shape[1:], student_logits.shape):
         raise ValueError(
             f"teacher logits {tuple(teacher_logits.shape)} must be [B, C] = "
-            f"{tuple(student_logits.shape[1:])}"
+            f"{tuple(student_logits.shape[1:])} or per step [T, B, C] = "
+            f"{tuple(student_logits.shape)}"
         )
+
+
+def _target(teacher_logits: torch.Tensor, t: int) -> torch.Tensor:
+    """The teacher's ``[B, C]`` target of step ``t``: the one target, or row ``t`` of per-step
+    targets ``[T, B, C]``."""
+    return teacher_logits if teacher_logits.dim() == 2 else teacher_logits[t]
 
 
 def kl_divergence(
@@ -118,7 +129,8 @@ def skd_loss(
     """Step-wise distillation (HSD): every step's logits are distilled from the teacher.
 
     ``student_logits``: ``[T, B, C]`` (per step, time first); ``teacher_logits``: ``[B, C]``
-    (the ANN teacher's logits on the N-frame input); ``labels``: ``[B]`` class indices.
+    (the ANN teacher's logits on the N-frame input), or ``[T, B, C]``, one target per step
+    (``distill.teacher_target = "prefix"``); ``labels``: ``[B]`` class indices.
     Loss = CE(mean over T of the student's logits, labels) + ``alpha`` * mean over t of
     KL(softmax(teacher / ``tau``) || softmax(student_t / ``tau``)) (``tau`` default 2.0, the
     temperature; ``alpha`` default 1.0). Returns ``{"loss", "ce", "kd"}`` scalar tensors."""
@@ -128,7 +140,9 @@ def skd_loss(
     steps = student_logits.shape[0]
     kd = torch.stack(
         [
-            kl_divergence(student_logits[t], teacher_logits, tau=tau, reduction=reduction)
+            kl_divergence(
+                student_logits[t], _target(teacher_logits, t), tau=tau, reduction=reduction
+            )
             for t in range(steps)
         ]
     ).mean()
@@ -144,6 +158,7 @@ def anytime_skd_loss(
     alpha: float = 1.0,
     reduction: str = "batchmean",
     prefix_weights: str = "uniform",
+    self_kd: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """Step-wise distillation with the cross-entropy on every prefix's running mean, the
     prefixes weighted ``prefix_weights`` ("uniform" or "harmonic", see the module docstring),
@@ -163,7 +178,18 @@ def anytime_skd_loss(
     ).reshape(steps, batch)
     weights = prefix_weight_vector(prefix_weights, steps).to(logits.device)
     ce = (weights * per_prefix.mean(1)).sum()
-    return {"loss": ce + alpha * parts["kd"], "ce": ce, "kd": parts["kd"]}
+    out = {"loss": ce + alpha * parts["kd"], "ce": ce, "kd": parts["kd"]}
+    if self_kd > 0 and steps > 1:
+        final = running[-1].detach()
+        own = torch.stack(
+            [
+                kl_divergence(running[k], final, tau=tau, reduction=reduction)
+                for k in range(steps - 1)
+            ]
+        ).mean()
+        out["loss"] = out["loss"] + self_kd * own
+        out["self_kd"] = own
+    return out
 
 
 def prefix_weight_vector(kind: str, steps: int) -> torch.Tensor:
@@ -191,7 +217,8 @@ def kd_mean_loss(
     _check_teacher(student_logits, teacher_logits)
     mean = student_logits.float().mean(0)
     ce = F.cross_entropy(mean, labels)
-    kd = kl_divergence(mean, teacher_logits, tau=tau, reduction=reduction)
+    target = teacher_logits if teacher_logits.dim() == 2 else teacher_logits[-1]
+    kd = kl_divergence(mean, target, tau=tau, reduction=reduction)
     return {"loss": ce + alpha * kd, "ce": ce, "kd": kd}
 
 
@@ -231,7 +258,7 @@ def make_loss(name: str, **kwargs: Any) -> LossFn:
         unknown = (
             set(kwargs)
             - {"tau", "alpha", "reduction"}
-            - ({"prefix_weights"} if name == "anytime" else set())
+            - ({"prefix_weights", "self_kd"} if name == "anytime" else set())
         )
         if unknown:
             raise ConfigError(f"the '{name}' loss has no option(s) {sorted(unknown)}")
