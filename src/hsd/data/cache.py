@@ -120,13 +120,13 @@ class FrameCache:
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _admit_build(dataset, spec, path.parent, self.workers)
             tmp.mkdir()
         except OSError as exc:
             raise DatasetError(
-                f"data.cache_dir: cannot create {tmp.parent} ({exc.strerror or exc}); set "
+                f"data.cache_dir: cannot create {tmp} ({exc.strerror or exc}); set "
                 "data.cache_dir (or HSD_CACHE_DIR) to a folder you can write"
             ) from None
-        _admit_build(dataset, spec, tmp.parent, self.workers)
         try:
             _integrate_all(dataset, spec, tmp, progress, self.workers)
             try:
