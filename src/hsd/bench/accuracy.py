@@ -22,7 +22,8 @@ mean and sample standard deviation over seeds per method, protocol and T; event 
 in ms), ``OUT/<dataset>/summary.md`` (one table per protocol) and
 ``OUT/<dataset>/accuracy_<protocol>.png`` (mean with a ±1 std band); run directories under
 ``OUT/<dataset>/runs/``. ``--folds K`` instead runs the official split once and K-fold
-cross-validation with ``hsd demo``'s comparison (the earlier form of this benchmark).
+cross-validation with ``hsd demo``'s comparison (:func:`hsd.bench.runner.run_once`; the earlier
+form of this benchmark).
 """
 
 from __future__ import annotations
@@ -39,16 +40,17 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from hsd.bench.common import command_line, machine
-from hsd.config import config_with, load_config
-from hsd.demo import (
+from hsd.bench.runner import (
     METHODS,
     PROTOCOL_FREE,
     QUICK_OVERRIDES,
-    evaluate_methods,
-    run_demo,
+    run_once,
+    run_split,
     same_budget,
+    test_keys,
     train_methods,
 )
+from hsd.config import config_with, load_config
 from hsd.errors import ConfigError
 from hsd.eval.report import accuracy_table, plot_accuracy_vs_steps
 from hsd.pipeline import prepare_data
@@ -87,8 +89,8 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def aggregate_seeds(per_seed: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """``{seed: {method: entry}}`` (entries of :func:`hsd.demo.evaluate_methods`) -> per method
-    ``{"label", "trained_steps", "seeds", "accuracy": {T: mean}, "std": {T: std},
+    """``{seed: {method: entry}}`` (entries of :func:`hsd.bench.runner.evaluate_methods`) -> per
+    method ``{"label", "trained_steps", "seeds", "accuracy": {T: mean}, "std": {T: std},
     "latency_ms": {T: mean ms or None}}`` (plus ``all_frames``/``all_frames_std`` for the teacher).
     """
     seeds = list(per_seed)
@@ -162,8 +164,9 @@ def run_accuracy(
                 baseline__protocol=protocol,
                 evaluate__protocol=protocol,
             )
-            checkpoints = train_methods(cfg_p, data, seed_runs / protocol, methods, reuse=shared)
-            evaluated = evaluate_methods(cfg_p, data, checkpoints, steps, protocol=protocol)
+            _, evaluated = run_split(
+                cfg_p, data, seed_runs / protocol, methods, steps, protocol=protocol, reuse=shared
+            )
             if protocol == "rebin":
                 evaluated["teacher"]["label"] = "teacher ANN (stream in T frames)"
             runs[protocol][str(seed)] = evaluated
@@ -181,6 +184,7 @@ def run_accuracy(
             "train_samples": len(data.train),
             "val_samples": len(data.val),
             "test_samples": len(data.test),
+            "test_keys": test_keys(data),
             "manifest_hash": data.manifest.hash,
             "epochs": {
                 "teacher": base.teacher.optim.epochs,
@@ -275,14 +279,15 @@ def _recipe(dataset: str, overrides: list[str]) -> tuple[str | None, str | None]
 
 
 def _run_folds(args: argparse.Namespace) -> int:
-    """The official split once and ``--folds`` stratified folds, each a full ``hsd demo``."""
+    """The official split once and ``--folds`` stratified folds, each :func:`run_once` (the
+    comparison ``hsd demo`` reports)."""
     out = Path(args.out)
     t0 = time.perf_counter()
     official = None
     if not args.skip_official:
-        official = run_demo(out / "official", config=args.config, overrides=[*args.set])
+        official = run_once(out / "official", config=args.config, overrides=[*args.set])
     folds = [
-        run_demo(
+        run_once(
             out / f"fold{k}",
             config=args.config,
             overrides=[*args.set, f"data.folds={args.folds}", f"data.fold={k}"],
