@@ -216,15 +216,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from hsd.demo import run_demo
 
     results = run_demo(args.out, quick=args.quick, config=args.config, overrides=args.set)
-    from hsd.eval.report import accuracy_table
+    from hsd.demo import closing_line, demo_table
 
-    print(accuracy_table(results["methods"]))
+    print(demo_table(results))
     teacher = results["methods"]["teacher"]["all_frames"]
     print(f"teacher on all {results['frames']} frames: {100 * teacher:.1f}%")
     print(
         f"report: {args.out}/report.md  plot: {args.out}/accuracy_vs_steps.png  "
         f"results: {args.out}/results.json  ({results['seconds']:.0f} s)"
     )
+    print(closing_line(results))
     return 0
 
 

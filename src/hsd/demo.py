@@ -31,9 +31,10 @@ from hsd.bench.runner import (
     same_budget,
     train_methods,
 )
+from hsd.bench.significance import interval_table, noise_sentence, table_footer
 from hsd.config import Config, load_config
 from hsd.errors import ConfigError
-from hsd.eval.report import accuracy_table, plot_accuracy_vs_steps
+from hsd.eval.report import plot_accuracy_vs_steps
 
 # The training and evaluation live in hsd.bench.runner (shared with hsd bench); re-exported here.
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "METHODS",
     "PROTOCOL_FREE",
     "QUICK_OVERRIDES",
+    "closing_line",
     "evaluate_methods",
     "run_demo",
     "same_budget",
@@ -77,6 +79,29 @@ def run_demo(
     return results
 
 
+def highlighted_steps(results: dict[str, Any]) -> int:
+    """The T the demo's significance marks are at: the fine-tuning T (where HSD was trained)."""
+    return int(results["settings"]["distill_steps"])
+
+
+def demo_table(results: dict[str, Any]) -> str:
+    """The demo's accuracy table: 95% intervals, significance against HSD at the fine-tuning T,
+    and the footer saying what the marks mean."""
+    t = highlighted_steps(results)
+    return (
+        interval_table(results["methods"], highlight=t)
+        + "\n\n"
+        + table_footer(results["methods"], t)
+    )
+
+
+def closing_line(results: dict[str, Any]) -> str:
+    """One sentence on what the demo's table shows and does not (see
+    :func:`hsd.bench.significance.noise_sentence`), plus the single seed and split."""
+    sentence = noise_sentence(results["methods"], highlighted_steps(results))
+    return sentence[:-1] + " (one training seed, one split)."
+
+
 def _report(cfg: Config, results: dict[str, Any], teacher_all: float) -> str:
     n = results["frames"]
     source = (
@@ -101,11 +126,13 @@ def _report(cfg: Config, results: dict[str, Any], teacher_all: float) -> str:
         "Test accuracy (%) after T time steps (prediction = argmax of the mean of the first T "
         "per-step outputs):",
         "",
-        accuracy_table(results["methods"]),
+        demo_table(results),
         "",
         "![accuracy against steps](accuracy_vs_steps.png)",
         "",
         f"Total time: {results['seconds']:.0f} s.",
+        "",
+        f"**What this shows:** {closing_line(results)}",
         "",
     ]
     return "\n".join(lines)

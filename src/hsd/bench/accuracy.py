@@ -50,6 +50,7 @@ from hsd.bench.runner import (
     test_keys,
     train_methods,
 )
+from hsd.bench.significance import interval_table, noise_sentence, table_footer
 from hsd.config import config_with, load_config
 from hsd.errors import ConfigError
 from hsd.eval.report import accuracy_table, plot_accuracy_vs_steps
@@ -227,7 +228,9 @@ def write_report(results: Mapping[str, Any], out: str | Path) -> None:
 
 
 def summary_markdown(results: Mapping[str, Any]) -> str:
-    """One Markdown table per protocol: mean ± std (in %) per method and T, event-time row."""
+    """One Markdown table per protocol: mean ± std (in %) per method and T with the 95% Wilson
+    interval over the test recordings, significance against HSD at the fine-tuning T (exact
+    McNemar in every seed), event-time row."""
     n, seeds = results["frames"], results["seeds"]
     parts = [
         f"## {results['dataset']}: accuracy against steps (seed{'s' * (len(seeds) > 1)} "
@@ -252,12 +255,34 @@ def summary_markdown(results: Mapping[str, Any]) -> str:
             f"Teacher on all {n} frames: {100 * teacher['all_frames']:.1f} ± "
             f"{100 * teacher['all_frames_std']:.1f}%.",
             "",
-            accuracy_table(summary, spread={m: s["std"] for m, s in summary.items()}),
+            *_significance_table(results, protocol),
             "",
             f"![{results['dataset']}, {protocol}](accuracy_{protocol}.png)",
             "",
         ]
     return "\n".join(parts)
+
+
+def _significance_table(results: Mapping[str, Any], protocol: str) -> list[str]:
+    """The protocol's table (mean ± std over seeds, 95% Wilson interval over the test
+    recordings, ``*`` on significant differences from HSD at the fine-tuning T), its footer and
+    one sentence on what it shows; the plain mean ± std table for results without per-recording
+    outcomes (written before they were kept)."""
+    summary = results["summary"][protocol]
+    spread = {m: s["std"] for m, s in summary.items()}
+    runs = list(results["runs"][protocol].values())
+    if not all("correct" in e for run in runs for e in run.values()):
+        return [accuracy_table(summary, spread=spread)]
+    steps = [int(t) for t in results["steps"]]
+    t = int(results["trained_at"]["finetune"])
+    t = t if t in steps else steps[0]
+    return [
+        interval_table(runs, highlight=t, spread=spread),
+        "",
+        table_footer(runs, t),
+        "",
+        noise_sentence(runs, t),
+    ]
 
 
 def _recipe(dataset: str, overrides: list[str]) -> tuple[str | None, str | None]:
@@ -314,7 +339,9 @@ def _run_folds(args: argparse.Namespace) -> int:
             "",
             f"Teacher on all {official['frames']} frames: {100 * teacher:.1f}%.",
             "",
-            accuracy_table(official["methods"]),
+            interval_table(official["methods"], highlight=official["settings"]["distill_steps"]),
+            "",
+            table_footer(official["methods"], official["settings"]["distill_steps"]),
             "",
         ]
     if folds:
