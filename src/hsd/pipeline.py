@@ -104,6 +104,8 @@ class PreparedData:
         return int(self.arrays.frames.shape[1])
 
     def spec(self, n_frames: int) -> FrameSpec:
+        """The whole stream in ``n_frames`` frames (``rebin``): ``data.frame_us`` does not apply,
+        fixed-duration frames re-cut into T would only be the first T of them."""
         d = self.cfg.data
         return FrameSpec(
             n_frames=n_frames,
@@ -152,6 +154,7 @@ def prepare_data(cfg: Config) -> PreparedData:
         size=None if d.size is None else (int(d.size[0]), int(d.size[1])),
         resize=d.resize,
         clip=d.clip,
+        frame_us=d.frame_us,
     )
     arrays = load_frames(
         dataset, spec, cache_dir=d.cache_dir, progress=cfg.progress, workers=d.workers
