@@ -252,7 +252,10 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
         + "; ".join(f"{name}: {what}" for name, what in BENCHMARKS.items()),
     )
     p.add_argument(
-        "names", nargs="*", metavar="NAME", help=f"{', '.join(BENCHMARKS)} (default: all)"
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"{', '.join(BENCHMARKS)} (default: all but early, which runs when named)",
     )
     p.add_argument(
         "--quick", action="store_true", help="small settings: all of them in a few minutes"
@@ -263,7 +266,8 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override the accuracy benchmark's recipes, e.g. --set threads=1 (repeatable)",
+        help="override the recipes of the accuracy and early benchmarks, e.g. --set threads=1 "
+        "or --set data.root=DIR (repeatable)",
     )
     p.set_defaults(func=_cmd_bench)
 
