@@ -343,13 +343,16 @@ def write_report(summary: Mapping[str, Any], pooled: Mapping[int, Any], out: Pat
             "",
             noise_sentence(runs, highlight),
             "",
-            f"Pairs whose difference at T <= {PAIRWISE_MAX_T} is significant in every seed "
-            "(exact McNemar) or whose bootstrap 95% interval excludes zero:",
+            f"Pairs with HSD whose difference at T <= {PAIRWISE_MAX_T} is significant in every "
+            "seed (exact McNemar) or whose bootstrap 95% interval excludes zero (every pair of "
+            "methods: `pairwise` in summary.json):",
             "",
         ]
         lines = []
         for t, pairs in proto["pairwise"].items():
             for pair, x in pairs.items():
+                if "hsd" not in (x["a"], x["b"]):
+                    continue
                 if x["significant_all_seeds"] or x["bootstrap"]["excludes_zero"]:
                     boot = x["bootstrap"]
                     p = ", ".join(f"{m['p']:.3g}" for m in x["mcnemar"])
