@@ -353,6 +353,7 @@ def _run_folds(args: argparse.Namespace) -> int:
             "",
             accuracy_table(means, spread=spread),
             "",
+            *_pooled_folds_table(folds),
         ]
         plot_accuracy_vs_steps(
             means,
@@ -365,6 +366,31 @@ def _run_folds(args: argparse.Namespace) -> int:
     print("\n".join(parts))
     print(f"total {summary['seconds']:.0f} s; wrote {out}/summary.json, summary.md")
     return 0
+
+
+def _pooled_folds_table(folds: list[dict]) -> list[str]:
+    """Every fold's test part put together (each recording once): the pooled accuracy with its
+    95% Wilson interval, McNemar marks against HSD at the fine-tuning T, footer and sentence."""
+    from hsd.bench.early import pool_folds
+
+    pooled = pool_folds(
+        [
+            {**f, "fold": k, "seed": 0, "test_keys": f.get("test_keys", [])}
+            for k, f in enumerate(folds)
+        ]
+    )[0]
+    t = int(folds[0]["settings"]["distill_steps"])
+    recordings = sum(f["test_samples"] for f in folds)
+    return [
+        f"Pooled over the {len(folds)} folds' test parts ({recordings} recordings, each once):",
+        "",
+        interval_table(pooled, highlight=t),
+        "",
+        table_footer(pooled, t),
+        "",
+        noise_sentence(pooled, t),
+        "",
+    ]
 
 
 def _aggregate_folds(results: list[dict]) -> tuple[dict, dict]:
