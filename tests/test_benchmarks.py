@@ -109,3 +109,13 @@ def test_accuracy_latency_folds_tiny(tmp_path):
     assert summary["folds"] == 2 and summary["official"] is None
     assert "hsd" in summary["cv_mean"] and set(summary["cv_std"]["hsd"]) == {"1", "2", "4", "10"}
     assert (tmp_path / "fold1" / "results.json").is_file()
+    # the folds' test parts pooled: every recording once, Wilson interval of the pooled count
+    from hsd.bench.stats import wilson_interval
+
+    folds = [json.loads((tmp_path / f"fold{k}" / "results.json").read_text()) for k in (0, 1)]
+    hsd = [f["methods"]["hsd"]["correct"]["2"] for f in folds]
+    right, total = sum(map(sum, hsd)), sum(map(len, hsd))
+    low, high = wilson_interval(right, total)
+    report = (tmp_path / "summary.md").read_text()
+    assert f"Pooled over the 2 folds' test parts ({total} recordings" in report
+    assert f"{100 * right / total:.1f} [{100 * low:.1f}, {100 * high:.1f}] (ref)" in report

@@ -31,6 +31,8 @@ from hsd.runtime import admit
         ("threads=-3", r"threads: must be in \[0, 1024\]"),
         ("device=gpu", r"device: must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N', got 'gpu'"),
         ("data.clip=0", r"data\.clip: must be >= 1"),
+        ("data.frame_us=0", r"data\.frame_us: must be in \[1, "),
+        ("data.frame_us=10000", r"data\.frame_us: .*need data\.split_by=time, got count"),
         ("data.augment.crop=[0,4]", r"data\.augment\.crop\[0\]: must be in \[1, 4096\]"),
         ("data.augment.flip_p=1.5", r"flip_p: must be in \[0, 1\]"),
         ("evaluate.batch_size=0", r"evaluate\.batch_size: must be in \[1, 1048576\]"),

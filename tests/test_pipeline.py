@@ -202,6 +202,17 @@ def test_demo_writes_report_plot_and_results(tmp_path):
     assert results["seconds"] > 0
     report = (out / "report.md").read_text()
     assert "emulated, not recorded" in report and "| HSD (step-wise KD) | 2 |" in report
+    # every accuracy carries the Wilson interval of its count of correct test recordings
+    from hsd.bench.stats import wilson_interval
+
+    hsd = saved["methods"]["hsd"]
+    for t in ("1", "2", "4", "10"):
+        right, total = sum(hsd["correct"][t]), len(hsd["correct"][t])
+        assert total == saved["test_samples"] and right / total == pytest.approx(hsd["accuracy"][t])
+        low, high = wilson_interval(right, total)
+        assert f"{100 * right / total:.1f} [{100 * low:.1f}, {100 * high:.1f}]" in report
+    assert "(ref)" in report and "McNemar" in report
+    assert f"With {saved['test_samples']} test recordings" in report
     assert (out / "accuracy_vs_steps.png").read_bytes()[:4] == b"\x89PNG"
 
 

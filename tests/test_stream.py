@@ -232,6 +232,8 @@ def test_training_framing(ckpt):
     timed = {**ckpt, "config": {**ckpt["config"], "data": {**ckpt["config"]["data"]}}}
     timed["config"]["data"]["split_by"] = "time"
     assert training_framing(timed, events) == {"frame_ms": (events.duration_us // 10) / 1000}
+    timed["config"]["data"]["frame_us"] = 10_000  # fixed-duration frames: the same duration
+    assert training_framing(timed, events) == {"frame_ms": 10.0}
 
 
 def test_apply_policy_and_exit_sweep_by_hand():

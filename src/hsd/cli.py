@@ -216,15 +216,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from hsd.demo import run_demo
 
     results = run_demo(args.out, quick=args.quick, config=args.config, overrides=args.set)
-    from hsd.eval.report import accuracy_table
+    from hsd.demo import closing_line, demo_table
 
-    print(accuracy_table(results["methods"]))
+    print(demo_table(results))
     teacher = results["methods"]["teacher"]["all_frames"]
     print(f"teacher on all {results['frames']} frames: {100 * teacher:.1f}%")
     print(
         f"report: {args.out}/report.md  plot: {args.out}/accuracy_vs_steps.png  "
         f"results: {args.out}/results.json  ({results['seconds']:.0f} s)"
     )
+    print(closing_line(results))
     return 0
 
 
@@ -251,7 +252,10 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
         + "; ".join(f"{name}: {what}" for name, what in BENCHMARKS.items()),
     )
     p.add_argument(
-        "names", nargs="*", metavar="NAME", help=f"{', '.join(BENCHMARKS)} (default: all)"
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"{', '.join(BENCHMARKS)} (default: all but early, which runs when named)",
     )
     p.add_argument(
         "--quick", action="store_true", help="small settings: all of them in a few minutes"
@@ -262,7 +266,8 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override the accuracy benchmark's recipes, e.g. --set threads=1 (repeatable)",
+        help="override the recipes of the accuracy and early benchmarks, e.g. --set threads=1 "
+        "or --set data.root=DIR (repeatable)",
     )
     p.set_defaults(func=_cmd_bench)
 

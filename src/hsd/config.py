@@ -340,6 +340,11 @@ class DataConfig:
     frames: int = setting(10, min=1, max=100_000)
     # "count" (equal event count, the paper's) or "time"
     split_by: str = setting("count", choices=("count", "time"))
+    # with split_by "time": every frame lasts this long from the first event (null = the
+    # recording divided into N equal parts); events after N frames are left out
+    frame_us: int | None = setting(
+        None, min=1, max=10**12, doc="fixed frame duration in microseconds, null = N equal parts"
+    )
     # [H, W] resize, e.g. [48, 48] for CIFAR10-DVS
     size: list[int] | None = setting(None, length=2, min=1, max=4096, doc="[H, W] in pixels")
     # "events" (count-preserving) or "interpolate" (authors' F.interpolate)
@@ -499,6 +504,11 @@ class Config:
         _check(
             d.folds == 0 or d.fold < d.folds,
             f"data.fold: must be in [0, data.folds) = [0, {d.folds}), got {d.fold}",
+        )
+        _check(
+            d.frame_us is None or d.split_by == "time",
+            f"data.frame_us: fixed-duration frames ({d.frame_us} us) need data.split_by=time, "
+            f"got {d.split_by}",
         )
         for stage in ("distill", "baseline"):
             s = getattr(self, stage)

@@ -104,6 +104,8 @@ class PreparedData:
         return int(self.arrays.frames.shape[1])
 
     def spec(self, n_frames: int) -> FrameSpec:
+        """The whole stream in ``n_frames`` frames (``rebin``): ``data.frame_us`` does not apply,
+        fixed-duration frames re-cut into T would only be the first T of them."""
         d = self.cfg.data
         return FrameSpec(
             n_frames=n_frames,
@@ -152,6 +154,7 @@ def prepare_data(cfg: Config) -> PreparedData:
         size=None if d.size is None else (int(d.size[0]), int(d.size[1])),
         resize=d.resize,
         clip=d.clip,
+        frame_us=d.frame_us,
     )
     arrays = load_frames(
         dataset, spec, cache_dir=d.cache_dir, progress=cfg.progress, workers=d.workers
@@ -923,13 +926,17 @@ def evaluate_model(
     device: torch.device | None = None,
     batch_size: int = 256,
     progress: bool = False,
+    per_sample: bool = False,
 ) -> dict[str, Any]:
     """Accuracy after each T in ``steps`` on ``split``, event time consumed, firing rates.
 
     ``prefix``: the network sees the first T of the N frames; one pass over max(steps) frames
     gives every T. ``rebin``: the whole stream re-cut into T frames, one pass per T.
     Returns ``{"accuracy": {T: acc}, "latency_ms": {T: ms}, "firing_rates": {layer: rate},
-    "samples": S, "split": split, "protocol": protocol}``.
+    "samples": S, "split": split, "protocol": protocol}``. With ``per_sample``, also
+    ``"correct": {T: [0 or 1 per sample]}`` and ``"keys": [recording key]``, both in split order
+    (the same recordings in the same order for every network evaluated on ``data``): what paired
+    tests between networks need.
     """
     device = device or next(model.parameters()).device
     steps = sorted({int(t) for t in steps})
@@ -940,6 +947,17 @@ def evaluate_model(
     accuracy: dict[str, float] = {}
     latency: dict[str, float] = {}
     rates: dict[str, float] = {}
+    correct: dict[str, list[int]] = {}
+    row_of = {int(pos): i for i, pos in enumerate(index)}
+
+    def keep(t: int, logits: torch.Tensor, labels: torch.Tensor, order: np.ndarray) -> None:
+        if per_sample:
+            # the same running sum as prefix_accuracy, so the counts agree with "accuracy"
+            hits = (logits.cumsum(1)[:, t - 1].argmax(1) == labels).numpy().astype(np.int64)
+            aligned = np.zeros(len(index), dtype=np.int64)
+            aligned[[row_of[int(pos)] for pos in order]] = hits
+            correct[str(t)] = aligned.tolist()
+
     if protocol == "prefix":
         t_max = max(steps)
         if t_max > data.frames:
@@ -965,6 +983,7 @@ def evaluate_model(
         for t in steps:
             accuracy[str(t)] = acc[t - 1]
             latency[str(t)] = _mean_ms(data.arrays.end_times_us[order, t - 1])
+            keep(t, logits, labels, order)
     elif protocol == "rebin":
         for t in steps:
             arrays = data.arrays_for(t)
@@ -985,9 +1004,10 @@ def evaluate_model(
                 rates = monitor.rates()
             accuracy[str(t)] = prefix_accuracy(logits, labels)[t - 1]
             latency[str(t)] = _mean_ms(arrays.end_times_us[order, t - 1])
+            keep(t, logits, labels, order)
     else:
         raise ConfigError(f"unknown protocol '{protocol}' (prefix or rebin)")
-    return {
+    result: dict[str, Any] = {
         "accuracy": accuracy,
         "latency_ms": latency,
         "firing_rates": rates,
@@ -995,6 +1015,10 @@ def evaluate_model(
         "split": split,
         "protocol": protocol,
     }
+    if per_sample:
+        result["correct"] = correct
+        result["keys"] = [str(data.arrays.keys[int(pos)]) for pos in index]
+    return result
 
 
 def _mean_ms(end_times_us: np.ndarray) -> float | None:
@@ -1021,8 +1045,10 @@ def evaluate_checkpoint(
     cfg: Config | None = None,
     data: PreparedData | None = None,
     progress: bool = True,
+    per_sample: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate a checkpoint (file or run directory) on the split it was trained with."""
+    """Evaluate a checkpoint (file or run directory) on the split it was trained with
+    (``per_sample``: see :func:`evaluate_model`)."""
     ckpt = load_checkpoint(path)
     cfg = cfg or config_from_dict(ckpt["config"])
     data = data or prepare_data(cfg)
@@ -1054,6 +1080,7 @@ def evaluate_checkpoint(
         device=device,
         batch_size=cfg.evaluate.batch_size,
         progress=progress,
+        per_sample=per_sample,
     )
     result["checkpoint"] = ckpt["path"]
     result["stage"] = ckpt["stage"]

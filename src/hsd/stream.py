@@ -184,6 +184,8 @@ def training_framing(
     )
     data = ckpt["config"]["data"]
     n_frames = int(data["frames"])
+    if data["split_by"] == "time" and data.get("frame_us") is not None:
+        return {"frame_ms": int(data["frame_us"]) / 1000.0}  # fixed-duration frames
     if data["split_by"] == "time":
         return {"frame_ms": max(1, int(duration_us) // n_frames) / 1000.0}
     return {"frame_events": max(1, int(n_events) // n_frames)}

@@ -29,7 +29,23 @@ def test_bench_parser_defaults_and_names():
         "feed",
         "preprocess",
         "decoding",
+        "early",
     ]
+
+
+def test_early_runs_only_when_named(monkeypatch, tmp_path):
+    import hsd.bench
+    import hsd.bench.early
+
+    ran = []
+    for name in BENCHMARKS:
+        module = __import__(f"hsd.bench.{name}", fromlist=["main"])
+        monkeypatch.setattr(module, "main", lambda argv, name=name: ran.append((name, argv)))
+    hsd.bench.run_benchmarks(out=tmp_path, overrides=["data.root=D"])
+    assert [n for n, _ in ran] == [n for n in BENCHMARKS if n != "early"]
+    ran.clear()
+    assert main(["bench", "early", "--quick", "--out", str(tmp_path), "--set", "data.root=D"]) == 0
+    assert ran == [("early", ["--out", str(tmp_path / "early"), "--quick", "--set=data.root=D"])]
 
 
 def test_unknown_benchmark_is_one_line_error(capsys, tmp_path):

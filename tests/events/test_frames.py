@@ -84,6 +84,42 @@ def test_time_split_shorter_than_n_frames_microseconds_goes_to_last_frame():
     assert frame_end_times_us(events, 4, "time").tolist() == [0, 0, 0, 2]
 
 
+def test_fixed_duration_frames_cover_windows_from_the_first_event():
+    # d = 10 from t0 = 100: [100,110) [110,120) [120,130); 131 and 140 are past the 3 frames
+    events = make_events([100, 101, 109, 110, 125, 129, 130, 131, 140])
+    assert frame_bounds(events, 3, "time", frame_us=10).tolist() == [[0, 3], [3, 4], [4, 6]]
+    frames = integrate_frames(events, 3, "time", frame_us=10)
+    assert frames.reshape(3, -1).sum(axis=1).tolist() == [3, 1, 2]
+    assert frame_end_times_us(events, 3, "time", frame_us=10).tolist() == [10, 20, 30]
+    # a recording shorter than N * d ends in empty frames; the windows keep their width
+    short = make_events([0, 4, 12])
+    assert frame_bounds(short, 4, "time", frame_us=5).tolist() == [[0, 2], [2, 2], [2, 3], [3, 3]]
+    assert integrate_frames(short, 4, "time", frame_us=5).reshape(4, -1).sum(1).tolist() == [
+        2,
+        0,
+        1,
+        0,
+    ]
+    assert frame_end_times_us(short, 4, "time", frame_us=5).tolist() == [5, 10, 15, 20]
+    # the same events per window as a per-event loop, on a random stream (channels too)
+    events = random_events(7, 5_000, span_us=400_000)
+    d, n = 10_000, 30
+    spec = FrameSpec(n_frames=n, split_by="time", frame_us=d)
+    frames = spec.apply(events)
+    expected = np.zeros_like(frames)
+    t0 = events.t[0]
+    for t, x, y, p in zip(events.t, events.x, events.y, events.p, strict=True):
+        i = (t - t0) // d
+        if i < n:
+            expected[i, p, y, x] += 1
+    np.testing.assert_array_equal(frames, expected)
+    assert frames.sum() == int(np.sum(events.t < t0 + n * d)) < len(events)
+    assert spec.end_times_us(events).tolist() == [d * (i + 1) for i in range(n)]
+    empty = Events.empty((5, 4))
+    assert integrate_frames(empty, 3, "time", frame_us=10).shape == (3, 2, 4, 5)
+    assert integrate_frames(empty, 3, "time", frame_us=10).sum() == 0
+
+
 def test_channel_is_polarity_and_layout_is_height_by_width():
     # sensor 4 wide, 3 high
     events = make_events([0, 1, 2, 3], x=[2, 0, 3, 3], y=[1, 2, 0, 0], p=[0, 1, 1, 1])
@@ -244,6 +280,9 @@ def test_clip_caps_each_pixel_count():
         {"size": (0, 48)},
         {"resize": "bilinear"},
         {"clip": 0},
+        {"frame_us": 0},
+        {"frame_us": 2.5},
+        {"frame_us": 10, "split_by": "count"},
     ],
 )
 def test_frame_spec_rejects_bad_parameters(kwargs):
@@ -268,10 +307,17 @@ def test_frame_spec_apply_end_times_and_key():
         "size": (48, 48),
         "resize": "interpolate",
         "clip": 1,
+        "frame_us": 10_000,
     }
     assert set(changes) == {f.name for f in dataclasses.fields(FrameSpec)}
     keys = {base.key()}
     for name, value in changes.items():
-        keys.add(dataclasses.replace(base, **{name: value}).key())
+        extra = {"split_by": "time"} if name == "frame_us" else {}
+        keys.add(dataclasses.replace(base, **{name: value}, **extra).key())
     assert len(keys) == len(changes) + 1
+    assert (
+        FrameSpec(n_frames=30, split_by="time", frame_us=10_000)
+        .key()
+        .startswith("n30-time10000us-")
+    )
     assert FrameSpec(size=(48, 32)).key() != FrameSpec(size=(32, 48)).key()

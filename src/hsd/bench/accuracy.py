@@ -22,7 +22,8 @@ mean and sample standard deviation over seeds per method, protocol and T; event 
 in ms), ``OUT/<dataset>/summary.md`` (one table per protocol) and
 ``OUT/<dataset>/accuracy_<protocol>.png`` (mean with a ±1 std band); run directories under
 ``OUT/<dataset>/runs/``. ``--folds K`` instead runs the official split once and K-fold
-cross-validation with ``hsd demo``'s comparison (the earlier form of this benchmark).
+cross-validation with ``hsd demo``'s comparison (:func:`hsd.bench.runner.run_once`; the earlier
+form of this benchmark).
 """
 
 from __future__ import annotations
@@ -39,16 +40,18 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from hsd.bench.common import command_line, machine
-from hsd.config import config_with, load_config
-from hsd.demo import (
+from hsd.bench.runner import (
     METHODS,
     PROTOCOL_FREE,
     QUICK_OVERRIDES,
-    evaluate_methods,
-    run_demo,
+    run_once,
+    run_split,
     same_budget,
+    test_keys,
     train_methods,
 )
+from hsd.bench.significance import interval_table, noise_sentence, table_footer
+from hsd.config import config_with, load_config
 from hsd.errors import ConfigError
 from hsd.eval.report import accuracy_table, plot_accuracy_vs_steps
 from hsd.pipeline import prepare_data
@@ -87,8 +90,8 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def aggregate_seeds(per_seed: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """``{seed: {method: entry}}`` (entries of :func:`hsd.demo.evaluate_methods`) -> per method
-    ``{"label", "trained_steps", "seeds", "accuracy": {T: mean}, "std": {T: std},
+    """``{seed: {method: entry}}`` (entries of :func:`hsd.bench.runner.evaluate_methods`) -> per
+    method ``{"label", "trained_steps", "seeds", "accuracy": {T: mean}, "std": {T: std},
     "latency_ms": {T: mean ms or None}}`` (plus ``all_frames``/``all_frames_std`` for the teacher).
     """
     seeds = list(per_seed)
@@ -162,8 +165,9 @@ def run_accuracy(
                 baseline__protocol=protocol,
                 evaluate__protocol=protocol,
             )
-            checkpoints = train_methods(cfg_p, data, seed_runs / protocol, methods, reuse=shared)
-            evaluated = evaluate_methods(cfg_p, data, checkpoints, steps, protocol=protocol)
+            _, evaluated = run_split(
+                cfg_p, data, seed_runs / protocol, methods, steps, protocol=protocol, reuse=shared
+            )
             if protocol == "rebin":
                 evaluated["teacher"]["label"] = "teacher ANN (stream in T frames)"
             runs[protocol][str(seed)] = evaluated
@@ -181,6 +185,7 @@ def run_accuracy(
             "train_samples": len(data.train),
             "val_samples": len(data.val),
             "test_samples": len(data.test),
+            "test_keys": test_keys(data),
             "manifest_hash": data.manifest.hash,
             "epochs": {
                 "teacher": base.teacher.optim.epochs,
@@ -223,7 +228,9 @@ def write_report(results: Mapping[str, Any], out: str | Path) -> None:
 
 
 def summary_markdown(results: Mapping[str, Any]) -> str:
-    """One Markdown table per protocol: mean ± std (in %) per method and T, event-time row."""
+    """One Markdown table per protocol: mean ± std (in %) per method and T with the 95% Wilson
+    interval over the test recordings, significance against HSD at the fine-tuning T (exact
+    McNemar in every seed), event-time row."""
     n, seeds = results["frames"], results["seeds"]
     parts = [
         f"## {results['dataset']}: accuracy against steps (seed{'s' * (len(seeds) > 1)} "
@@ -248,12 +255,34 @@ def summary_markdown(results: Mapping[str, Any]) -> str:
             f"Teacher on all {n} frames: {100 * teacher['all_frames']:.1f} ± "
             f"{100 * teacher['all_frames_std']:.1f}%.",
             "",
-            accuracy_table(summary, spread={m: s["std"] for m, s in summary.items()}),
+            *_significance_table(results, protocol),
             "",
             f"![{results['dataset']}, {protocol}](accuracy_{protocol}.png)",
             "",
         ]
     return "\n".join(parts)
+
+
+def _significance_table(results: Mapping[str, Any], protocol: str) -> list[str]:
+    """The protocol's table (mean ± std over seeds, 95% Wilson interval over the test
+    recordings, ``*`` on significant differences from HSD at the fine-tuning T), its footer and
+    one sentence on what it shows; the plain mean ± std table for results without per-recording
+    outcomes (written before they were kept)."""
+    summary = results["summary"][protocol]
+    spread = {m: s["std"] for m, s in summary.items()}
+    runs = list(results["runs"][protocol].values())
+    if not all("correct" in e for run in runs for e in run.values()):
+        return [accuracy_table(summary, spread=spread)]
+    steps = [int(t) for t in results["steps"]]
+    t = int(results["trained_at"]["finetune"])
+    t = t if t in steps else steps[0]
+    return [
+        interval_table(runs, highlight=t, spread=spread),
+        "",
+        table_footer(runs, t),
+        "",
+        noise_sentence(runs, t),
+    ]
 
 
 def _recipe(dataset: str, overrides: list[str]) -> tuple[str | None, str | None]:
@@ -275,14 +304,15 @@ def _recipe(dataset: str, overrides: list[str]) -> tuple[str | None, str | None]
 
 
 def _run_folds(args: argparse.Namespace) -> int:
-    """The official split once and ``--folds`` stratified folds, each a full ``hsd demo``."""
+    """The official split once and ``--folds`` stratified folds, each :func:`run_once` (the
+    comparison ``hsd demo`` reports)."""
     out = Path(args.out)
     t0 = time.perf_counter()
     official = None
     if not args.skip_official:
-        official = run_demo(out / "official", config=args.config, overrides=[*args.set])
+        official = run_once(out / "official", config=args.config, overrides=[*args.set])
     folds = [
-        run_demo(
+        run_once(
             out / f"fold{k}",
             config=args.config,
             overrides=[*args.set, f"data.folds={args.folds}", f"data.fold={k}"],
@@ -309,7 +339,9 @@ def _run_folds(args: argparse.Namespace) -> int:
             "",
             f"Teacher on all {official['frames']} frames: {100 * teacher:.1f}%.",
             "",
-            accuracy_table(official["methods"]),
+            interval_table(official["methods"], highlight=official["settings"]["distill_steps"]),
+            "",
+            table_footer(official["methods"], official["settings"]["distill_steps"]),
             "",
         ]
     if folds:
@@ -321,6 +353,7 @@ def _run_folds(args: argparse.Namespace) -> int:
             "",
             accuracy_table(means, spread=spread),
             "",
+            *_pooled_folds_table(folds),
         ]
         plot_accuracy_vs_steps(
             means,
@@ -333,6 +366,31 @@ def _run_folds(args: argparse.Namespace) -> int:
     print("\n".join(parts))
     print(f"total {summary['seconds']:.0f} s; wrote {out}/summary.json, summary.md")
     return 0
+
+
+def _pooled_folds_table(folds: list[dict]) -> list[str]:
+    """Every fold's test part put together (each recording once): the pooled accuracy with its
+    95% Wilson interval, McNemar marks against HSD at the fine-tuning T, footer and sentence."""
+    from hsd.bench.early import pool_folds
+
+    pooled = pool_folds(
+        [
+            {**f, "fold": k, "seed": 0, "test_keys": f.get("test_keys", [])}
+            for k, f in enumerate(folds)
+        ]
+    )[0]
+    t = int(folds[0]["settings"]["distill_steps"])
+    recordings = sum(f["test_samples"] for f in folds)
+    return [
+        f"Pooled over the {len(folds)} folds' test parts ({recordings} recordings, each once):",
+        "",
+        interval_table(pooled, highlight=t),
+        "",
+        table_footer(pooled, t),
+        "",
+        noise_sentence(pooled, t),
+        "",
+    ]
 
 
 def _aggregate_folds(results: list[dict]) -> tuple[dict, dict]:

@@ -179,6 +179,11 @@ def _sample_frames(dataset: EventDataset, spec: FrameSpec, index: int):
         return spec.apply(events), spec.end_times_us(events)
     frames = dataset.load_frames(index)
     path = dataset.samples[index].path
+    if spec.frame_us is not None:
+        raise DatasetError(
+            f"{dataset.name}: {path} stores frames; fixed-duration frames (data.frame_us) "
+            "need a dataset of events"
+        )
     stored_by = getattr(dataset, "split_by", None)
     if frames.shape[0] != spec.n_frames:
         raise DatasetError(

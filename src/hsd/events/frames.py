@@ -9,6 +9,10 @@ preprocessed by SpikingJelly and frames made here agree bit for bit:
 * ``split_by="time"``: ``dt = (t[-1] - t[0]) // N`` microseconds (integer division); frame ``i``
   holds the events with ``t0 + i*dt <= t < t0 + (i+1)*dt`` and the last frame also takes every
   later event. SpikingJelly crashes on an empty time bin; here it is an empty frame.
+* ``split_by="time"`` with ``frame_us = d`` (fixed-duration frames): frame ``i`` holds the events
+  with ``t0 + i*d <= t < t0 + (i+1)*d``, from the first event ``t0``, whatever the recording's
+  length; events at or after ``t0 + N*d`` are left out and a recording shorter than ``N*d`` ends in
+  empty frames. Frame ``i`` is complete ``(i+1)*d`` microseconds after the first event.
 * Channel ``c`` of a frame counts the events of polarity ``p == c``: channel 0 = OFF, 1 = ON
   (SpikingJelly puts ``p != 0`` into channel 1).
 * Frames are ``[N, 2, H, W]`` ``int32`` with ``H`` the sensor height (rows, ``y``) and ``W`` its
@@ -40,11 +44,18 @@ _ADMIT_ABOVE = 1 << 22  # frame values; smaller requests skip the memory check (
 _RESIZES = ("events", "interpolate")
 
 
-def _check_split(n_frames: int, split_by: str) -> None:
+def _check_split(n_frames: int, split_by: str, frame_us: int | None = None) -> None:
     if isinstance(n_frames, bool) or not isinstance(n_frames, int | np.integer) or n_frames < 1:
         raise ValueError(f"n_frames must be a positive integer, got {n_frames!r}")
     if split_by not in _SPLITS:
         raise ValueError(f"split_by must be one of {_SPLITS}, got {split_by!r}")
+    if frame_us is not None:
+        if isinstance(frame_us, bool) or not isinstance(frame_us, int | np.integer) or frame_us < 1:
+            raise ValueError(f"frame_us must be None or a positive integer, got {frame_us!r}")
+        if split_by != "time":
+            raise ValueError(
+                f"frame_us (fixed-duration frames) needs split_by='time', got {split_by!r}"
+            )
 
 
 def _time_step_us(events: Events, n_frames: int) -> int:
@@ -52,11 +63,14 @@ def _time_step_us(events: Events, n_frames: int) -> int:
     return events.duration_us // n_frames
 
 
-def frame_bounds(events: Events, n_frames: int, split_by: SplitBy = "count") -> np.ndarray:
+def frame_bounds(
+    events: Events, n_frames: int, split_by: SplitBy = "count", frame_us: int | None = None
+) -> np.ndarray:
     """Event index ranges ``[start, end)`` of each frame, ``int64 [n_frames, 2]``.
 
-    The ranges are consecutive and cover all events: ``bounds[0, 0] == 0``,
-    ``bounds[i, 1] == bounds[i + 1, 0]`` and ``bounds[-1, 1] == len(events)``.
+    The ranges are consecutive: ``bounds[0, 0] == 0``, ``bounds[i, 1] == bounds[i + 1, 0]``;
+    they cover all events (``bounds[-1, 1] == len(events)``) except with ``frame_us``, where the
+    last frame ends at the first event at or after ``t0 + n_frames * frame_us``.
 
     ``count``: frame ``i`` is ``[i * (E // N), (i + 1) * (E // N))`` and the last frame ends at
     ``E``. With fewer events than frames (``E < N``) every frame is empty except the last, which
@@ -65,32 +79,43 @@ def frame_bounds(events: Events, n_frames: int, split_by: SplitBy = "count") -> 
     ``time``: frame ``i`` starts at the first event with ``t >= t0 + i * dt``, where
     ``dt = (t[-1] - t0) // N``; the last frame extends to the end. Empty bins give empty frames;
     a stream shorter than ``N`` microseconds (``dt == 0``) puts every event into the last frame.
+    With ``frame_us = d`` (``time`` only), ``dt = d`` whatever the stream's length.
     """
-    _check_split(n_frames, split_by)
+    _check_split(n_frames, split_by, frame_us)
     n_events = len(events)
+    end = n_events
     if split_by == "count":
         starts = np.arange(n_frames, dtype=np.int64) * (n_events // n_frames)
     elif n_events == 0:
         starts = np.zeros(n_frames, dtype=np.int64)
     else:
-        dt = _time_step_us(events, n_frames)
-        edges = events.t[0] + dt * np.arange(n_frames, dtype=np.int64)
-        starts = np.searchsorted(events.t, edges, side="left").astype(np.int64)
+        dt = _time_step_us(events, n_frames) if frame_us is None else int(frame_us)
+        edges = events.t[0] + dt * np.arange(n_frames + 1, dtype=np.int64)
+        cuts = np.searchsorted(events.t, edges, side="left").astype(np.int64)
+        starts = cuts[:-1]
+        if frame_us is not None:
+            end = int(cuts[-1])
     ends = np.empty_like(starts)
     ends[:-1] = starts[1:]
-    ends[-1] = n_events
+    ends[-1] = end
     return np.stack([starts, ends], axis=1)
 
 
-def frame_end_times_us(events: Events, n_frames: int, split_by: SplitBy = "count") -> np.ndarray:
+def frame_end_times_us(
+    events: Events, n_frames: int, split_by: SplitBy = "count", frame_us: int | None = None
+) -> np.ndarray:
     """Event time consumed when frame ``i`` is complete, ``int64 [n_frames]`` microseconds.
 
     Times are relative to the first event. ``count``: the timestamp of the last event in frames
     ``0..i`` minus ``t0`` (0 while no event has been consumed). ``time``: the right edge of bin
     ``i``, ``(i + 1) * dt``, clipped to the stream's duration; the last frame ends at the duration.
-    Non-decreasing; the last entry equals ``events.duration_us``.
+    Non-decreasing; the last entry equals ``events.duration_us``. With ``frame_us = d``:
+    ``(i + 1) * d``, the end of the frame's time window, not clipped (a decision after frame ``i``
+    waits for its window to pass, even when the recording has ended).
     """
-    _check_split(n_frames, split_by)
+    _check_split(n_frames, split_by, frame_us)
+    if frame_us is not None:
+        return int(frame_us) * np.arange(1, n_frames + 1, dtype=np.int64)
     if len(events) == 0:
         return np.zeros(n_frames, dtype=np.int64)
     if split_by == "count":
@@ -174,6 +199,7 @@ def integrate_frames(
     size: tuple[int, int] | None = None,
     resize: ResizeMode = "events",
     clip: int | None = None,
+    frame_us: int | None = None,
 ) -> np.ndarray:
     """Count events per frame, polarity and pixel: ``int32 [n_frames, 2, H, W]``.
 
@@ -188,15 +214,18 @@ def integrate_frames(
       not preserved.
 
     ``clip`` caps every per-pixel count at ``clip`` (``None`` = no cap). Without ``clip`` and
-    with ``resize="events"``, ``frames.sum() == len(events)``.
+    with ``resize="events"``, ``frames.sum() == len(events)``, except with ``frame_us``
+    (fixed-duration frames, ``split_by="time"``), which leaves out the events after the last
+    frame's window.
     """
-    bounds = frame_bounds(events, n_frames, split_by)
+    bounds = frame_bounds(events, n_frames, split_by, frame_us)
     size = _check_size(size)
     if resize not in _RESIZES:
         raise ValueError(f"resize must be one of {_RESIZES}, got {resize!r}")
     _check_clip(clip)
     width, height = events.sensor_size
-    x, y = events.x, events.y
+    used = int(bounds[-1, 1])  # fewer than len(events) only with frame_us
+    x, y, p = events.x[:used], events.y[:used], events.p[:used]
     if size is not None and resize == "events":
         out_h, out_w = size
         if out_w != width:
@@ -214,7 +243,7 @@ def integrate_frames(
             hint="ask for fewer frames or a smaller size",
         )
     # flat index ((frame * 2 + p) * H + y) * W + x, built in place
-    index = events.p.astype(np.intp)
+    index = p.astype(np.intp)
     index *= height
     index += y
     index *= width
@@ -242,7 +271,9 @@ def _check_clip(clip: int | None) -> None:
 class FrameSpec:
     """How a sample's events become frames; see :func:`integrate_frames` for the meaning.
 
-    ``size`` is ``(height, width)`` of the output frames (``None`` = sensor size).
+    ``size`` is ``(height, width)`` of the output frames (``None`` = sensor size). ``frame_us``
+    (with ``split_by="time"`` only): every frame lasts that many microseconds from the first
+    event (``None`` = the recording divided into ``n_frames`` equal parts).
     """
 
     n_frames: int = 10
@@ -250,9 +281,10 @@ class FrameSpec:
     size: tuple[int, int] | None = None
     resize: ResizeMode = "events"
     clip: int | None = None
+    frame_us: int | None = None
 
     def __post_init__(self) -> None:
-        _check_split(self.n_frames, self.split_by)
+        _check_split(self.n_frames, self.split_by, self.frame_us)
         object.__setattr__(self, "size", _check_size(self.size))
         if self.resize not in _RESIZES:
             raise ValueError(f"resize must be one of {_RESIZES}, got {self.resize!r}")
@@ -267,14 +299,17 @@ class FrameSpec:
             size=self.size,
             resize=self.resize,
             clip=self.clip,
+            frame_us=self.frame_us,
         )
 
     def end_times_us(self, events: Events) -> np.ndarray:
         """Event time (microseconds since the first event) at which each frame is complete."""
-        return frame_end_times_us(events, self.n_frames, self.split_by)
+        return frame_end_times_us(events, self.n_frames, self.split_by, self.frame_us)
 
     def key(self) -> str:
-        """Stable short string naming every parameter, e.g. ``n10-count-native-events-clipnone``."""
+        """Stable short string naming every parameter, e.g. ``n10-count-native-events-clipnone``
+        (``n30-time10000us-...`` with fixed-duration frames)."""
         size = "native" if self.size is None else f"{self.size[0]}x{self.size[1]}"
         clip = "none" if self.clip is None else str(self.clip)
-        return f"n{self.n_frames}-{self.split_by}-{size}-{self.resize}-clip{clip}"
+        split = self.split_by if self.frame_us is None else f"time{self.frame_us}us"
+        return f"n{self.n_frames}-{split}-{size}-{self.resize}-clip{clip}"
