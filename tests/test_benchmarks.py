@@ -30,18 +30,34 @@ def run_script(name: str, out: Path, *extra: str) -> dict:
 
 def test_bench_speed_tiny(tmp_path):
     record = run_script("bench_speed.py", tmp_path / "speed.json")
-    rows = record["results"]
-    assert [(r["network"], r["steps"]) for r in rows] == [
-        ("demo", 1),
-        ("demo", 2),
-        ("vggsnn", 1),
-        ("vggsnn", 2),
-    ]
-    for r in rows:
-        assert r["loop_vs_snn_max_abs_diff"] <= 1e-4
-        assert set(r["train_steps_per_s"]) == {"ann", "snn", "loop"}
-        assert all(v > 0 for v in r["inference_samples_per_s"].values())
+    rows, summary = record["rows"], record["summary"]
+    variants = {"ann", "snn", "snn_fast", "spikingjelly", "loop"}
+    keys = {(n, t, p) for n in ("demo", "vggsnn") for t in (1, 2) for p in ("infer", "train")}
+    assert all(set(r) == {"network", "T", "phase", "variant", "seconds", "repeat"} for r in rows)
+    assert {(r["network"], r["T"], r["phase"]) for r in rows} == keys
+    for key in keys:  # every variant timed once (--tiny: one repeat) per network, T and phase
+        assert sorted(r["variant"] for r in rows if (r["network"], r["T"], r["phase"]) == key) == (
+            sorted(variants)
+        )
+    assert all(isinstance(r["seconds"], float) and r["seconds"] > 0 for r in rows)
+    # the summary's ratios are ratios of the rows' medians (one repeat: the row itself)
+    seconds = {(r["network"], r["T"], r["phase"], r["variant"]): r["seconds"] for r in rows}
+    assert [(s["network"], s["T"], s["phase"]) for s in summary] == sorted(
+        keys, key=lambda k: (k[0], k[1], k[2])
+    )
+    for s in summary:
+        key = (s["network"], s["T"], s["phase"])
+        assert s["time_over_ann"]["snn"] == pytest.approx(
+            seconds[(*key, "snn")] / seconds[(*key, "ann")]
+        )
+        assert s["snn_fast_over_spikingjelly"] == pytest.approx(
+            seconds[(*key, "snn_fast")] / seconds[(*key, "spikingjelly")]
+        )
+        assert s["loop_vs_snn_max_abs_diff"] <= 1e-4
+        assert s["snn_fast_vs_snn_max_abs_diff"] <= 1e-3
     assert record["machine"]["torch_threads"] == 1
+    assert (record["snn_fast"], record["compile_backend"]) == ("torch.compile", "eager")
+    assert record["spikingjelly_compiled"] is False
 
 
 def test_bench_memory_tiny(tmp_path):

@@ -547,3 +547,63 @@ def test_ctrl_c_on_a_live_stream(ckpt_path, tmp_path):
     assert [x["type"] for x in lines] == ["decision"] * 4 + ["final"]
     assert lines[-1]["stopped"] == "interrupted" and lines[-1]["events_received"] == 2000
     assert lines[-1]["step"] == 4
+
+
+def test_stream_compile_true_equals_eager_with_dynamo_eager_backend(ckpt_path, monkeypatch):
+    """``compile="true"``: dynamo captures the step network (here with its ``eager`` backend, no
+    code generation, to stay in seconds; the inductor run through the CLI is the slow test
+    below); the same decisions as eager, over the first-step graph, the steps that carry state
+    and a reset."""
+    import hsd.stream
+    from hsd.train.compiled import compile_network
+
+    monkeypatch.setattr(
+        hsd.stream, "compile_network", lambda net: compile_network(net, backend="eager")
+    )
+    events = _events(1000, seed=8)
+    eager = StreamClassifier(ckpt_path, frame_events=100, policy=_no_exit())
+    fast = StreamClassifier(ckpt_path, frame_events=100, policy=_no_exit(), compile="true")
+    assert fast.network is not fast.model and eager.network is eager.model
+    want = eager.push(events)
+    for _ in range(2):  # the second stream after a reset: the state starts over
+        got = fast.push(events)
+        assert [d.label for d in got] == [d.label for d in want]
+        for a, b in zip(want, got, strict=True):
+            assert b.confidence == pytest.approx(a.confidence, rel=1e-5, abs=1e-5)
+            assert b.margin == pytest.approx(a.margin, rel=1e-5, abs=1e-5)
+        fast.reset()
+
+
+@pytest.mark.slow
+def test_stream_cli_compile_true_equals_eager_inductor(ckpt_path, tmp_path, capsys, monkeypatch):
+    """``hsd stream --set compile=true`` (inductor, 20-40 s of compilation here) against eager:
+    the same decisions, confidences and margins to float tolerance."""
+    monkeypatch.setenv("HSD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    path = tmp_path / "rec.bin"
+    write_atis_bin(path, _events(2000, seed=8))
+    runs = {}
+    for mode in ("false", "true"):
+        args = ["stream", str(ckpt_path), str(path), "--no-exit", "--json", "--frame-events", "200"]
+        assert main([*args, "--set", f"compile={mode}"]) == 0
+        runs[mode] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    eager, compiled = runs["false"], runs["true"]
+    assert [x["type"] for x in compiled] == ["decision"] * 10 + ["final"]
+    assert [x["label"] for x in compiled] == [x["label"] for x in eager]
+    for a, b in zip(eager[:10], compiled[:10], strict=True):
+        assert b["confidence"] == pytest.approx(a["confidence"], rel=1e-5, abs=1e-5)
+        assert b["margin"] == pytest.approx(a["margin"], rel=1e-5, abs=1e-5)
+    assert (tmp_path / "cache" / "inductor").is_dir()
+
+
+def test_stream_set_reads_only_compile(ckpt_path, tmp_path, capsys):
+    path = tmp_path / "rec.bin"
+    write_atis_bin(path, _events(500, seed=2))
+    assert main(["stream", str(ckpt_path), str(path), "--set", "device=cuda"]) == 2
+    assert "--set device=cuda: hsd stream reads only compile" in capsys.readouterr().err
+    assert main(["stream", str(ckpt_path), str(path), "--set", "compile=maybe"]) == 2
+    assert "compile: must be one of auto, true, false" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="compile must be"):
+        StreamClassifier(ckpt_path, frame_events=10, compile="yes")
+    eager = StreamClassifier(ckpt_path, frame_events=10)  # auto: eager, as for evaluation
+    assert eager.network is eager.model

@@ -332,6 +332,7 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     )
     _check_not_swapped(args.checkpoint, args.source)
     ckpt = load_checkpoint(args.checkpoint)
+    compile_mode = _stream_compile(args.set)
     framed = args.frame_events is not None or args.frame_ms is not None
     if not framed and parse_source(args.source)[0] != "file":  # refused before connecting
         raise SourceError(
@@ -346,7 +347,9 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         else:  # a file: cut it as training cut each recording (N frames), counted in chunks
             framing = training_framing(ckpt, count_events(source.path))
         sensor = args.sensor_size or training_sensor_size(ckpt) or source.sensor_size
-        classifier = StreamClassifier(ckpt, **framing, policy=policy, sensor_size=sensor)
+        classifier = StreamClassifier(
+            ckpt, **framing, policy=policy, sensor_size=sensor, compile=compile_mode
+        )
         framing = (
             {"frame_events": classifier.frame_events}
             if classifier.frame_events is not None
@@ -410,6 +413,21 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         )
     sys.stdout.flush()
     return 0
+
+
+def _stream_compile(overrides: list[str]) -> str:
+    """The ``compile`` setting of ``hsd stream``: ``auto`` unless ``--set compile=...`` (the only
+    key ``hsd stream`` reads from ``--set``; a training run's own ``compile`` is not inherited:
+    it was chosen for training)."""
+    from hsd.config import Config, apply_overrides
+    from hsd.errors import ConfigError
+
+    for item in overrides:
+        if item.split("=", 1)[0].strip() != "compile":
+            raise ConfigError(
+                f"--set {item}: hsd stream reads only compile=true|false|auto from --set"
+            )
+    return apply_overrides(Config(), overrides).compile
 
 
 class _CountingSource:
@@ -504,6 +522,14 @@ def _add_stream_export_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--json", action="store_true", help="JSON Lines: one object per decision, then the final"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="compile=true|false|auto: torch.compile the step network (auto: eager, as for "
+        "hsd evaluate)",
     )
     p.set_defaults(func=_cmd_stream)
 

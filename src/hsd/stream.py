@@ -28,6 +28,20 @@ with :meth:`StreamClassifier.flush`.
 Because frame boundaries depend only on event counts and times, feeding a recording in one piece
 or in many pieces gives identical decisions.
 
+Compilation (``compile``, as the ``compile`` config key of :mod:`hsd.train.compiled`; ``hsd
+stream --set compile=true``): ``"true"`` runs the step network through
+:func:`hsd.train.compiled.compile_network` (``torch.compile``, static shapes: one graph for the
+first step after a reset, whose membranes start from ``lam / 2``, and one for the steps that carry
+state; the graphs are cached on disk, so a second stream pays only the cache load). Outputs equal
+the eager network's (float tolerance). ``"auto"`` means what it means for ``hsd evaluate``:
+eager. Compiling does not pay for a stream on a CPU: measured on the loaded 2-core CPU
+(2026-12-02, one thread, the width-1/4 demo network of the tests, 100-event frames), the first
+stream waited 38 s for its first decision (19 s with the graphs already in the disk cache), and a
+compiled step then took 2.5 ms against 1.3 ms eager (a batch of one frame: dynamo's guards and
+the graph call cost more than the small kernels they replace), so ``auto`` stays eager
+(on every device: no stream was measured where it pays; ``true`` is there to try it, e.g. on a
+larger network or a GPU).
+
 :func:`apply_policy` and :func:`exit_sweep` evaluate a policy offline on per-step logits
 ``[S, T, C]`` (e.g. from :func:`hsd.train.engine.predict_step_logits`): accuracy against mean
 steps used, for a sweep of thresholds.
@@ -52,6 +66,7 @@ from hsd.events.frames import integrate_frames
 from hsd.models import reset_states
 from hsd.pipeline import model_from_checkpoint
 from hsd.train.checkpoint import load_checkpoint
+from hsd.train.compiled import compile_network, wants_compile
 
 __all__ = [
     "Decision",
@@ -207,7 +222,8 @@ class StreamClassifier:
     ``checkpoint``: a checkpoint file, run directory or loaded checkpoint dict. ``sensor_size``
     ``(width, height)``: the sensor the network was trained on; default: ``(S, S)`` for a network
     of input size ``S`` trained without resizing, else each pushed stream's own ``sensor_size``.
-    Frames are ``float32 [1, P, H, W]`` on ``device``.
+    Frames are ``float32 [1, P, H, W]`` on ``device``. ``compile``: ``"true"``, ``"false"`` or
+    ``"auto"`` (eager, as for evaluation; module docstring).
     """
 
     def __init__(
@@ -219,7 +235,10 @@ class StreamClassifier:
         policy: ExitPolicy | None = None,
         sensor_size: tuple[int, int] | None = None,
         device: str | torch.device = "cpu",
+        compile: str = "auto",
     ) -> None:
+        if compile not in ("auto", "true", "false"):
+            raise ConfigError(f"compile must be 'auto', 'true' or 'false', got {compile!r}")
         if (frame_events is None) == (frame_ms is None):
             raise ConfigError("give exactly one of frame_events (events per frame) or frame_ms")
         if frame_events is not None and (isinstance(frame_events, bool) or int(frame_events) < 1):
@@ -248,6 +267,12 @@ class StreamClassifier:
         self.policy = policy or ExitPolicy()
         self.device = torch.device(device)
         self.model = model_from_checkpoint(ckpt).to(self.device).eval()
+        #: what ``_step`` calls: the model, or its compiled form (same parameters and state)
+        self.network = (
+            compile_network(self.model)
+            if wants_compile(compile, self.device, train_steps=None)
+            else self.model
+        )
         data = ckpt["config"]["data"]
         self._size = (
             None if data.get("size") is None else (int(data["size"][0]), int(data["size"][1]))
@@ -401,7 +426,7 @@ class StreamClassifier:
                 f"{'x'.join(map(str, self.frame_shape))}; pass the training sensor_size"
             )
         x = torch.from_numpy(counts).to(self.device, torch.float32)
-        logits = self.model(x[None, None])[0, 0].float().cpu()
+        logits = self.network(x[None, None])[0, 0].float().cpu()
         self._logit_sum = logits if self._logit_sum is None else self._logit_sum + logits
         self._consumed += len(frame_events)
         step = len(self.decisions) + 1
@@ -430,12 +455,13 @@ def open_recording(
     policy: ExitPolicy | None = None,
     sensor_size: tuple[int, int] | None = None,
     device: str | torch.device = "cpu",
+    compile: str = "auto",
 ) -> tuple[StreamClassifier, Events]:
     """Read an event file of any supported format and build a classifier for replaying it.
 
     The file is read on ``sensor_size`` (default :func:`training_sensor_size`, else the file's
     own); without ``frame_events``/``frame_ms`` the framing is :func:`training_framing` of the
-    whole recording.
+    whole recording. ``compile``: as for :class:`StreamClassifier`.
     """
     ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
     if sensor_size is None:
@@ -446,7 +472,12 @@ def open_recording(
     else:
         framing = {"frame_events": frame_events, "frame_ms": frame_ms}
     classifier = StreamClassifier(
-        ckpt, **framing, policy=policy, sensor_size=events.sensor_size, device=device
+        ckpt,
+        **framing,
+        policy=policy,
+        sensor_size=events.sensor_size,
+        device=device,
+        compile=compile,
     )
     return classifier, events
 

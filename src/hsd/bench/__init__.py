@@ -34,7 +34,7 @@ __all__ = ["BENCHMARKS", "BY_NAME_ONLY", "run_benchmarks"]
 # counts the operations of the network the accuracy benchmark trained).
 BENCHMARKS = {
     "accuracy": "accuracy against steps and event time, every method, both protocols, seeds",
-    "speed": "inference and training speed: ANN vs SNN vs a plain time loop",
+    "speed": "inference and training speed: ANN, SNN (eager, fast), SpikingJelly, a time loop",
     "memory": "peak training memory against T",
     "energy": "synaptic operations and estimated energy from measured firing rates",
     "frames": "integrating events into frames against tonic and SpikingJelly",

@@ -45,14 +45,16 @@ def wants_compile(mode: str, device: torch.device, *, train_steps: int | None) -
     )
 
 
-def compile_network(net: nn.Module) -> nn.Module:
+def compile_network(net: nn.Module, *, backend: str = "inductor") -> nn.Module:
     """``torch.compile(net, dynamic=False)`` with inductor's graph cache under hsd's cache folder.
 
     Static shapes: with dynamic shapes inductor failed on the SNN's time loop ("cannot determine
-    truth value of Relational", torch 2.13 CPU); a new batch or T recompiles once instead."""
+    truth value of Relational", torch 2.13 CPU); a new batch or T recompiles once instead.
+    ``backend``: torch.compile's backend; ``"eager"`` (graph capture only, no code generation)
+    serves smoke runs and tests that need the compiled path's behaviour, not its speed."""
     if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_dir() / "inductor")
     import torch._inductor.config  # here, not at import: it imports triton where installed
 
     torch._inductor.config.fx_graph_cache = True  # (the default in recent torch; made explicit)
-    return torch.compile(net, dynamic=False)
+    return torch.compile(net, dynamic=False, backend=backend)
