@@ -133,3 +133,14 @@ def test_admit_refuses_what_cannot_fit(monkeypatch):
     monkeypatch.setenv("HSD_MEMORY_LIMIT", "lots")
     with pytest.raises(ResourceError, match="HSD_MEMORY_LIMIT"):
         admit(10, "x")
+
+
+def test_a_recipe_name_means_the_recipe_even_beside_a_folder_of_that_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo").mkdir()  # e.g. the run folder of `hsd demo --out demo`
+    from hsd.recipes import RECIPES_DIR, resolve_config
+
+    assert resolve_config("demo") == RECIPES_DIR / "demo.yaml"
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(ConfigError, match="mine: is a folder"):
+        load_config("mine")

@@ -67,18 +67,23 @@ def recipe_dataset(name: str) -> str:
 
 
 def resolve_config(config: str | Path) -> Path:
-    """What ``--config`` means: an existing file as it is, else a shipped recipe by name.
+    """What ``--config`` means: an existing file as it is, else a shipped recipe by name (also
+    when a folder of that name exists here: ``--config demo`` beside a run folder ``demo/``).
 
     Raises :class:`ConfigError` for a path that exists as neither (naming the recipe when its
     file name is one, e.g. ``configs/nmnist.yaml``) and for a folder."""
     path = Path(config)
-    if path.exists():
-        if path.is_dir():
-            raise ConfigError(f"{path}: is a folder; --config needs a YAML file or a recipe name")
-        return path
     text = str(config)
     names = list_recipes()
-    if "/" not in text and "\\" not in text:
+    bare = "/" not in text and "\\" not in text
+    if path.exists():
+        if not path.is_dir():
+            return path
+        if not (bare and text in names):
+            raise ConfigError(f"{path}: is a folder; --config needs a YAML file or a recipe name")
+        # a folder named like a recipe (a run called "demo" in the working directory): the
+        # recipe, since --config never means a folder
+    if bare:
         stem = text[: -len(suffix)] if (suffix := _suffix(text)) else text
         if stem in names:
             return RECIPES_DIR / f"{stem}.yaml"
