@@ -1,7 +1,7 @@
 """Benchmark: synaptic operations and estimated energy per sample, from measured firing rates.
 
 A trained spiking network (an hsd checkpoint, ``--checkpoint``; an ANN checkpoint is converted)
-runs over the official Test split of ``../shared/data/nmnist-small`` (10 equal-event-count
+runs over the official Test split of an N-MNIST folder (``--root``; 10 equal-event-count
 frames, ``prefix`` protocol: after T steps it has seen the first T frames) while
 ``hsd.models.FiringRateMonitor`` counts its spikes. ``hsd.eval.energy`` turns the rates into
 per-layer MACs (input layer) and SOPs (spike-driven layers) and into the energy of SNN papers
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from torch import nn
 
 from hsd.bench.common import command_line, machine, parse_ints, write_record
 from hsd.data import get_dataset, load_frames
+from hsd.data.registry import default_root
 from hsd.eval.energy import count_macs, energy_estimate
 from hsd.events.frames import FrameSpec
 from hsd.models import (
@@ -52,9 +52,12 @@ from hsd.models import (
 from hsd.pipeline import model_from_checkpoint
 from hsd.train.checkpoint import load_checkpoint
 
-#: N-MNIST: $HSD_NMNIST_ROOT, else the test-data folder beside this repository's checkout (when
-#: neither exists, ``hsd bench energy`` falls back to synthetic frames, so it runs from any folder)
-DEFAULT_ROOT = Path(os.environ.get("HSD_NMNIST_ROOT") or "../shared/data/nmnist-small")
+
+def _default_root() -> Path | None:
+    """N-MNIST's folder from the environment (``$HSD_NMNIST_ROOT``, else ``$HSD_DATA_DIR/nmnist``;
+    :func:`hsd.data.registry.default_root`), None when unset: ``hsd bench energy`` then falls back
+    to synthetic frames, so it runs from any folder."""
+    return default_root("nmnist")
 
 
 def load_test_frames(root: Path, n_frames: int, split_by: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,7 +162,8 @@ def cli_args(out: Path, quick: bool) -> list[str]:
     frames); otherwise the HSD network of the accuracy benchmark's first nmnist seed when that
     ran into ``out`` (an untrained network otherwise)."""
     args = ["--out", str(out / "energy.json")]
-    if quick or not DEFAULT_ROOT.is_dir():
+    root = _default_root()
+    if quick or root is None or not root.is_dir():
         return [*args, "--tiny"]
     hsd_run = out / "accuracy" / "nmnist" / "runs" / "seed0" / "prefix" / "hsd"
     return [*args, "--checkpoint", str(hsd_run)] if hsd_run.is_dir() else args
@@ -168,7 +172,12 @@ def cli_args(out: Path, quick: bool) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, help="hsd checkpoint file or run directory")
-    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="nmnist-small folder")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="N-MNIST folder (default: $HSD_NMNIST_ROOT, else $HSD_DATA_DIR/nmnist)",
+    )
     parser.add_argument("--steps", type=parse_ints, default=[1, 2, 4, 8, 10], help="e.g. 1,2,4")
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -196,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     else:
         if max(args.steps) > n_frames:
             parser.error(f"--steps go up to {max(args.steps)} but samples have {n_frames} frames")
+        if args.root is None:
+            args.root = _default_root()
+        if args.root is None:
+            parser.error("give --root N-MNIST_DIR (or set HSD_NMNIST_ROOT), or --tiny")
         frames, labels = load_test_frames(args.root, n_frames, split_by)
         data = f"{args.root.name} official Test split, {n_frames} frames split by {split_by}"
     layers = count_macs(snn, tuple(frames.shape[2:]))

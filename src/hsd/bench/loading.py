@@ -4,7 +4,7 @@ Cold: an empty cache directory, so every raw file is decoded and integrated. War
 again, which memory-maps the cached frames and reads no raw file. Each is timed ``--repeats``
 times (a fresh temporary cache for each cold run); medians are printed.
 
-    .venv/bin/python benchmarks/bench_loading.py --dataset nmnist --root ../shared/data/nmnist-small
+    .venv/bin/python benchmarks/bench_loading.py --dataset nmnist --root NMNIST_DIR
 
 Writes the raw timings to ``docs/benchmarks/loading.json`` (``--out`` to change).
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -21,17 +20,22 @@ import time
 from pathlib import Path
 
 from hsd.data import get_dataset, load_frames
+from hsd.data.registry import default_root
 from hsd.events.frames import FrameSpec
 
-#: $HSD_NMNIST_ROOT, else the test-data folder beside this repository's checkout (when neither
-#: exists, ``hsd bench loading`` times the embedded digits-dvs, so it runs from any folder)
-DEFAULT_NMNIST_ROOT = os.environ.get("HSD_NMNIST_ROOT") or "../shared/data/nmnist-small"
+
+def _nmnist_root() -> Path | None:
+    """N-MNIST's folder from the environment (``$HSD_NMNIST_ROOT``, else ``$HSD_DATA_DIR/nmnist``),
+    None when unset: ``hsd bench loading`` then times the embedded digits-dvs, so it runs from
+    any folder."""
+    return default_root("nmnist")
 
 
 def cli_args(out: Path, quick: bool) -> list[str]:
     """The arguments ``hsd bench`` passes to :func:`main`: nmnist-small when it is at its default
     place (else the embedded digits-dvs); ``--quick`` times one run instead of three."""
-    dataset = "nmnist" if Path(DEFAULT_NMNIST_ROOT).is_dir() else "digits-dvs"
+    root = _nmnist_root()
+    dataset = "nmnist" if root is not None and root.is_dir() else "digits-dvs"
     return [
         "--dataset",
         dataset,
@@ -45,14 +49,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="nmnist")
     parser.add_argument(
-        "--root", default=None, help=f"dataset folder (nmnist: default {DEFAULT_NMNIST_ROOT})"
+        "--root",
+        default=None,
+        help="dataset folder (nmnist: default $HSD_NMNIST_ROOT, else $HSD_DATA_DIR/nmnist)",
     )
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="docs/benchmarks/loading.json")
     args = parser.parse_args(argv)
     if args.root is None and args.dataset == "nmnist":
-        args.root = DEFAULT_NMNIST_ROOT
+        args.root = _nmnist_root()
+        if args.root is None:
+            parser.error("give --root N-MNIST_DIR (or set HSD_NMNIST_ROOT)")
 
     spec = FrameSpec(n_frames=args.frames)
     cold, warm, index = [], [], []
