@@ -674,6 +674,8 @@ def _split_debug(argv: Sequence[str] | None) -> tuple[list[str], bool]:
 def _fail(message: str, debug: bool) -> int:
     if debug:
         traceback.print_exc()
+    # one line, always: a file name or a foreign library's message may hold line breaks
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
     print(f"hsd: error: {message}", file=sys.stderr)
     return EXIT_ERROR
 

@@ -127,3 +127,13 @@ def test_the_installed_command_never_prints_a_traceback(tmp_path):
         )
         assert done.returncode == 2, done
         assert "Traceback" not in done.stderr and expected in done.stderr, done.stderr
+
+
+def test_the_error_is_one_line_even_when_the_file_name_holds_line_breaks(tmp_path):
+    path = tmp_path / "bad\nname\r.bin"
+    path.write_bytes(b"1234567")  # not a multiple of 5 bytes
+    result = run_hsd(["events", "info", path])
+    assert_no_crash(result)
+    assert result.rc == 2, result
+    last = result.err.strip().splitlines()[-1]
+    assert last.startswith("hsd: error: ") and "bad\\nname\\r.bin" in last, result
