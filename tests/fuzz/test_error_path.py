@@ -137,3 +137,13 @@ def test_the_error_is_one_line_even_when_the_file_name_holds_line_breaks(tmp_pat
     assert result.rc == 2, result
     last = result.err.strip().splitlines()[-1]
     assert last.startswith("hsd: error: ") and "bad\\nname\\r.bin" in last, result
+
+
+def test_a_dataset_error_ends_with_the_error_line_after_its_layout(tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    result = run_hsd(["data", "info", "nmnist", "--root", not_a_folder])
+    assert_refused(result, not_a_folder)
+    lines = result.err.strip().splitlines()
+    assert lines[-1].startswith("hsd: error: ") and "expected layout above" in lines[-1], result
+    assert "expected layout:" in lines and "+-- Train/" in result.err, result
