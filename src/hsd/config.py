@@ -157,6 +157,12 @@ class Setting:
                 )
             if "\x00" in value:
                 raise ConfigError(f"{name}: must not contain a NUL character")
+            try:  # a lone surrogate ("\ud800" in YAML) names no file and cannot be written
+                value.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError as exc:
+                raise ConfigError(
+                    f"{name}: holds {value[exc.start]!r}, a lone UTF-16 surrogate that is not text"
+                ) from None
             self._check_size(value, name)
             if self.pattern is not None and not re.fullmatch(self.pattern, value):
                 raise ConfigError(f"{name}: must be {self.what or self.pattern}, got {value!r}")

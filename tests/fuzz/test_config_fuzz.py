@@ -62,7 +62,7 @@ def bad_values(spec, kind, rng: random.Random) -> list[tuple[str, str]]:
     elif scalar is bool:
         numbers += [(1, "an int"), ("'yes'", "a string"), (0.5, "a float")]
     elif scalar is str:
-        numbers += [(3, "an int"), ([1], "a list")]
+        numbers += [(3, "an int"), ([1], "a list"), ('"\\ud800"', "a lone surrogate")]
         if not {"true", "false"} <= set(spec.choices or ()):  # such keys take YAML booleans
             numbers.append((True, "a boolean"))
         if spec.choices:
@@ -71,7 +71,7 @@ def bad_values(spec, kind, rng: random.Random) -> list[tuple[str, str]]:
         if spec.nonempty or spec.pattern:
             numbers.append(("''", "empty"))
     for value, why in numbers:
-        text = value if isinstance(value, str) and value[:1] in "'1" else _yaml(value)
+        text = value if isinstance(value, str) and value[:1] in "'\"1" else _yaml(value)
         if isinstance(value, float) and not math.isfinite(value):
             text = {math.inf: ".inf", -math.inf: "-.inf"}.get(value, ".nan")
         if base is list:
