@@ -88,7 +88,7 @@ def test_a_truncated_event_store_is_refused_naming_it(generated, tmp_path, cut):
     """A truncated events-v*.npz (a killed copy) was zipfile.BadZipFile: an internal error."""
     from hsd.errors import DatasetError
 
-    root, ds = generated
+    _, ds = generated
     data = ds.events_path.read_bytes()
     (tmp_path / ds.events_path.name).write_bytes(data[:cut])
     damaged = get_dataset("digits-dvs", tmp_path)
