@@ -201,6 +201,9 @@ def test_bad_inputs_are_refused(ckpt):
         StreamClassifier(ckpt, frame_events=10, frame_ms=1.0)
     with pytest.raises(ConfigError, match="positive"):
         StreamClassifier(ckpt, frame_events=0)
+    for frame_ms in (1e300, 2.0**53, float("nan"), 1e-4):  # 1e300: OverflowError in push
+        with pytest.raises(ConfigError, match="frame_ms"):
+            StreamClassifier(ckpt, frame_ms=frame_ms)
     with pytest.raises(ConfigError, match=r"\(0, 1\]"):
         ExitPolicy(confidence=1.5)
     with pytest.raises(ConfigError, match="max_steps"):

@@ -705,7 +705,16 @@ def _split_debug(argv: Sequence[str] | None) -> tuple[list[str], bool]:
 def _fail(message: str, debug: bool) -> int:
     if debug:
         traceback.print_exc()
-    print(f"hsd: error: {message}", file=sys.stderr)
+    # The error is the last line, and one line: a dataset's expected layout (a block its
+    # errors carry) is printed above it; any other line break (in a file name, in a foreign
+    # library's message) is written as \n.
+    message, layout, block = message.partition("\nexpected layout:\n")
+    if layout:
+        print(f"expected layout:\n{block}", file=sys.stderr)
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    print(
+        f"hsd: error: {message}" + (" (expected layout above)" if layout else ""), file=sys.stderr
+    )
     return EXIT_ERROR
 
 

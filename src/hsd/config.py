@@ -42,6 +42,7 @@ import dataclasses
 import difflib
 import math
 import re
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -135,7 +136,12 @@ class Setting:
                 raise ConfigError(
                     f"{name}: must be a number, got {_show(value)}{self._range_hint()}"
                 )
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an int beyond 1.8e308
+                raise ConfigError(
+                    f"{name}: must be a finite number, got {_show(value)}{self._range_hint()}"
+                ) from None
             if not math.isfinite(value):
                 raise ConfigError(
                     f"{name}: must be a finite number, got {value}{self._range_hint()}"
@@ -151,6 +157,12 @@ class Setting:
                 )
             if "\x00" in value:
                 raise ConfigError(f"{name}: must not contain a NUL character")
+            try:  # a lone surrogate ("\ud800" in YAML) names no file and cannot be written
+                value.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError as exc:
+                raise ConfigError(
+                    f"{name}: holds {value[exc.start]!r}, a lone UTF-16 surrogate that is not text"
+                ) from None
             self._check_size(value, name)
             if self.pattern is not None and not re.fullmatch(self.pattern, value):
                 raise ConfigError(f"{name}: must be {self.what or self.pattern}, got {value!r}")
@@ -226,8 +238,15 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(x)
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 4, 60, 60
+_REPR.maxlong = 40
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
+    """A short ``repr``: bounded in depth and length, so a YAML alias bomb (lists of aliases of
+    lists, shared, 10**9 items when written out) or a huge number is never written out."""
+    text = _REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -643,6 +662,11 @@ def load_yaml(text: str, where: str) -> Any:
         raise ConfigError(f"{where}: not valid YAML ({detail})") from None
     except RecursionError:
         raise ConfigError(f"{where}: not valid YAML (nested too deeply)") from None
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
+        # a tagged scalar the constructor cannot convert: `!!int abc`, `!!bool maybe`,
+        # `!!timestamp 2001-13-45`, an integer of more than 4300 digits
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"{where}: not valid YAML (a value cannot be read: {detail})") from None
 
 
 def apply_overrides(cfg: Config, overrides: list[str]) -> Config:

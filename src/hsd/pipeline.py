@@ -290,6 +290,11 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
         for k, v in expected.items()
         if k in given and tuple(given[k].shape) != tuple(v.shape)
     ]
+    problems += [
+        f"{k} is {given[k].dtype}, the network needs {v.dtype}"
+        for k, v in expected.items()
+        if k in given and given[k].is_floating_point() != v.is_floating_point()
+    ]
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise CheckpointError(
@@ -297,6 +302,12 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
             f"{'; '.join(problems[:3])}{more}"
         )
     model.load_state_dict(given)
+    for k, v in model.state_dict().items():  # a float64 1e300 is inf in float32
+        if v.is_floating_point() and v.numel() and not bool(torch.isfinite(v).all()):
+            raise CheckpointError(
+                f"{where}: weight '{k}' is not finite in {v.dtype} (its {given[k].dtype} values "
+                "overflow it); the network is unusable"
+            )
     return model
 
 

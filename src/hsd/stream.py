@@ -244,9 +244,12 @@ class StreamClassifier:
         if frame_events is not None and (isinstance(frame_events, bool) or int(frame_events) < 1):
             raise ConfigError(f"frame_events must be a positive integer, got {frame_events!r}")
         if frame_ms is not None and not (
-            math.isfinite(float(frame_ms)) and round(float(frame_ms) * 1000) >= 1
+            math.isfinite(float(frame_ms)) and 1 <= round(float(frame_ms) * 1000) <= 2**53
         ):
-            raise ConfigError(f"frame_ms must be at least 0.001 ms (1 us), got {frame_ms!r}")
+            raise ConfigError(
+                f"frame_ms must be in [0.001, 2^53 / 1000] ms (1 us up to the longest time an "
+                f"event file can hold), got {frame_ms!r}"
+            )
         ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
         self.checkpoint = ckpt
         if not isinstance(ckpt.get("classes"), list | tuple) or "model" not in ckpt:

@@ -81,3 +81,17 @@ def test_summary_says_emulated_and_counts_every_sample(generated):
     ev = summary["events_per_sample"]
     assert (ev["min"], ev["max"], ev["measured_on"]) == (counts.min(), counts.max(), 1797)
     assert summary["samples_per_split"] == {"all": 1797}
+
+
+@pytest.mark.parametrize("cut", [1000, -100])
+def test_a_truncated_event_store_is_refused_naming_it(generated, tmp_path, cut):
+    """A truncated events-v*.npz (a killed copy) was zipfile.BadZipFile: an internal error."""
+    from hsd.errors import DatasetError
+
+    _, ds = generated
+    data = ds.events_path.read_bytes()
+    (tmp_path / ds.events_path.name).write_bytes(data[:cut])
+    damaged = get_dataset("digits-dvs", tmp_path)
+    with pytest.raises(DatasetError, match="is unreadable") as err:
+        damaged.load_events(0)
+    assert str(damaged.events_path) in str(err.value)

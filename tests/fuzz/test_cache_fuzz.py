@@ -115,9 +115,22 @@ def _mutations(rng: np.random.Generator):
         )
     )
     cases.append(("entry replaced by a file", lambda e, r: _replace_by_file(e)))
+    for name in ("frames.npy", "manifest.json"):  # reading a FIFO blocked forever (a hang)
+        cases.append((f"{name} replaced by a FIFO", lambda e, r, n=name: _fifo(e / n)))
+    cases.append(  # json.loads: RecursionError, was "input nested too deeply", not rebuilt
+        (
+            "manifest nested 100000 deep",
+            lambda e, r: (e / "manifest.json").write_text("[" * 100_000 + "]" * 100_000),
+        )
+    )
     cases.append(("source rewritten, same size", lambda e, r: _rewrite_source(r, rng)))
     order = rng.permutation(len(cases))
     return [cases[i] for i in order]
+
+
+def _fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
 
 
 def _replace_by_file(entry: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy as copy_module
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +114,34 @@ def _edited(payload: dict, rng: random.Random) -> list[tuple[str, dict]]:
     edit("an unknown stage", lambda p: p.update(stage="warmup"))
     edit("an invalid saved config", lambda p: p["config"]["data"].update(limit=-1))
     edit("a non-integer input size", lambda p: p["model"]["kwargs"].update(input_size=34.5))
+    edit("fractional levels", lambda p: p["model"]["kwargs"].update(levels=2.5))
+    edit("the spiking flag of another stage", lambda p: p["model"].update(spiking=True))
+    weight = state[name]
+
+    def replace(label: str, tensor) -> None:
+        edit(label, lambda p: p["state_dict"].update({name: tensor}))
+
+    replace("a complex weight", weight.to(torch.complex64))
+    replace("an integer weight", weight.to(torch.int32))
+    replace("a float64 weight beyond float32", weight.double() * 1e300 + 1e300)
+    replace("a quantized weight", torch.quantize_per_tensor(weight.float(), 0.1, 0, torch.qint8))
     return cases
+
+
+def _deep(depth: int) -> list:
+    nested: list = []
+    for _ in range(depth):
+        nested = [nested]
+    return nested
+
+
+def _forged(payload: dict, name: str, tensor) -> dict:
+    """``payload`` with weight ``name`` replaced by a tensor hsd cannot hash (so the file is
+    saved with a made-up digest): the loader must refuse it before touching its data."""
+    copy = {k: v for k, v in payload.items() if k != "path"}
+    copy["state_dict"] = {**payload["state_dict"], name: tensor}
+    copy["digest"] = {"sha256": "0" * 64}
+    return copy
 
 
 def _raw(path: Path, payload: dict) -> None:
@@ -184,6 +212,26 @@ def test_every_command_refuses_a_damaged_checkpoint_naming_it(seed, runs, tmp_pa
         torch.save(copy, bad)
 
     writers.append(("a tampered weight", tampered))
+    name = next(k for k, v in payload["state_dict"].items() if v.is_floating_point())
+    shape = payload["state_dict"][name].shape
+    for label, tensor in [
+        ("a meta weight", torch.empty(shape, device="meta")),
+        ("a sparse weight", payload["state_dict"][name].to_sparse()),
+        ("a stride-0 weight of 10^10 elements", torch.zeros(1).expand(100_000, 100_000)),
+    ]:
+        writers.append((label, lambda t=tensor: _raw(bad, _forged(payload, name, t))))
+
+    def nested() -> None:  # deeper than Python's recursion limit (the unpickler is iterative)
+        copy = _forged(payload, name, payload["state_dict"][name])
+        copy["metrics"] = _deep(5000)
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(20_000)
+        try:
+            torch.save(copy, bad)
+        finally:
+            sys.setrecursionlimit(limit)
+
+    writers.append(("nested 5000 deep", nested))
     for label, copy in _edited(payload, rng):
         writers.append((label, lambda copy=copy: save_checkpoint(copy, bad)))
     cases = 0
@@ -194,7 +242,7 @@ def test_every_command_refuses_a_damaged_checkpoint_naming_it(seed, runs, tmp_pa
             message = assert_refused(result, str(bad))
             assert "Traceback" not in message, label
             cases += 1
-    assert cases >= 125  # 26 faults x 5 commands
+    assert cases >= 175  # 36 faults x 5 commands
 
 
 def test_stage_checks_name_the_checkpoint(runs, tmp_path):

@@ -54,6 +54,7 @@ def bad_values(spec, kind, rng: random.Random) -> list[tuple[str, str]]:
             numbers.append((spec.max + 10 ** rng.randint(1, 12), "far above the maximum"))
         if scalar is float:
             numbers += [(math.nan, "NaN"), (math.inf, "inf"), (-math.inf, "-inf")]
+            numbers.append(("1" + "0" * rng.randint(309, 4000), "an integer beyond float"))
         if scalar is int:
             start = spec.min if spec.min is not None else 0
             numbers.append((start + rng.choice([0.5, 1.25, 2.75]), "a fraction"))
@@ -61,7 +62,7 @@ def bad_values(spec, kind, rng: random.Random) -> list[tuple[str, str]]:
     elif scalar is bool:
         numbers += [(1, "an int"), ("'yes'", "a string"), (0.5, "a float")]
     elif scalar is str:
-        numbers += [(3, "an int"), ([1], "a list")]
+        numbers += [(3, "an int"), ([1], "a list"), ('"\\ud800"', "a lone surrogate")]
         if not {"true", "false"} <= set(spec.choices or ()):  # such keys take YAML booleans
             numbers.append((True, "a boolean"))
         if spec.choices:
@@ -70,7 +71,7 @@ def bad_values(spec, kind, rng: random.Random) -> list[tuple[str, str]]:
         if spec.nonempty or spec.pattern:
             numbers.append(("''", "empty"))
     for value, why in numbers:
-        text = value if isinstance(value, str) and value.startswith("'") else _yaml(value)
+        text = value if isinstance(value, str) and value[:1] in "'\"1" else _yaml(value)
         if isinstance(value, float) and not math.isfinite(value):
             text = {math.inf: ".inf", -math.inf: "-.inf"}.get(value, ".nan")
         if base is list:
@@ -212,3 +213,49 @@ def test_non_numeric_and_non_finite_options_are_refused(tmp_path):
             assert result.rc == 0 and out.read_bytes()[:4] == b"\x89PNG", result
             continue
         assert_refused(result, option.lstrip("-"))  # argparse's or the dataset's message
+
+
+# YAML that parses but whose tagged scalars the constructor cannot convert (ValueError,
+# KeyError from PyYAML: were internal errors), and an integer longer than Python converts.
+UNREADABLE_YAML = [
+    "!!int abc",
+    "!!int 0x",
+    "!!float .",
+    "!!bool maybe",
+    "!!timestamp 2001-13-45",
+    "!!timestamp 2001-12-14 25:00:00",
+]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_unreadable_yaml_values_are_refused(seed, tmp_path):
+    rng = random.Random(2000 + seed)
+    recipe = tmp_path / "recipe.yaml"
+    out = tmp_path / "never"
+    texts = [*UNREADABLE_YAML, "9" * rng.randint(4301, 6000)]
+    for key, _spec, _kind, _ in rng.sample(SETTINGS, 8):
+        for text in texts:
+            result = run_hsd(["teacher", "--set", f"{key}={text}", "--out", out])
+            assert "not valid YAML" in assert_refused(result, f"--set {key}")
+            *sections, leaf = key.split(".")
+            recipe.write_text("".join(f"{s}:\n  " for s in sections) + f"{leaf}: {text}\n")
+            assert_refused(run_hsd(["teacher", "--config", recipe, "--out", out]), recipe)
+            assert not out.exists()
+
+
+@pytest.mark.parametrize("top", ["list", "key"])
+def test_a_yaml_alias_bomb_is_refused_without_writing_it_out(tmp_path, top):
+    """Ten levels of ten aliases: 10**10 items if written out (the error message's repr did,
+    until memory ran out). Refused at once, the message bounded."""
+    anchors = ["&a0 [x, x, x, x, x, x, x, x, x, x]"]
+    anchors += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    if top == "list":
+        text = "".join(f"- {a}\n" for a in anchors)
+    else:  # the whole bomb as the value of a number key
+        text = f"model:\n  width: [{', '.join(anchors)}]\n"
+    recipe = tmp_path / "bomb.yaml"
+    recipe.write_text(text)
+    message = assert_refused(
+        run_hsd(["teacher", "--config", recipe, "--out", tmp_path / "x"]), recipe
+    )
+    assert len(message) < 600, message

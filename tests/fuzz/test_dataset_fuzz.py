@@ -6,9 +6,11 @@ refused naming the path, or summarised exactly as the reference computed from wh
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +146,19 @@ def _truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) - 2])
 
 
+def _zip_entry(path: Path, data: bytes) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("frames.npy", data)
+
+
+def _npy_with_shape(real: tuple[int, ...], declared: tuple[int, ...]) -> bytes:
+    """A ``.npy`` whose header declares ``declared`` but whose data is ``real`` (uint8 zeros)."""
+    buf = io.BytesIO()
+    header = {"descr": "|u1", "fortran_order": False, "shape": declared}
+    np.lib.format.write_array_header_1_0(buf, header)
+    return buf.getvalue() + bytes(int(np.prod(real)))
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_sj_frames_values_are_refused_never_wrapped(seed, tmp_path):
     rng = np.random.default_rng(seed)
@@ -179,6 +194,11 @@ def test_sj_frames_values_are_refused_never_wrapped(seed, tmp_path):
         "no frames key": lambda p: np.savez(p, other=np.zeros(3)),
         "not a zip": lambda p: p.write_bytes(b"not an npz at all"),
         "empty file": lambda p: p.write_bytes(b""),
+        # a zip whose frames.npy is not a .npy (numpy handed back bytes: AttributeError)
+        "frames.npy not an array": lambda p: _zip_entry(p, b"hello"),
+        # a .npy header declaring far more than the entry holds (numpy allocated it first)
+        "forged shape": lambda p: _zip_entry(p, _npy_with_shape((4, 2, 8, 8), (99999999, 2, 8, 8))),
+        "negative shape": lambda p: _zip_entry(p, _npy_with_shape((4, 2, 8, 8), (-1, 2, 8, 8))),
     }.items():
         root = tmp_path / label.replace(" ", "-")
         folder = make_sj(root, np.random.default_rng(seed))

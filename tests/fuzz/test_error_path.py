@@ -127,3 +127,23 @@ def test_the_installed_command_never_prints_a_traceback(tmp_path):
         )
         assert done.returncode == 2, done
         assert "Traceback" not in done.stderr and expected in done.stderr, done.stderr
+
+
+def test_the_error_is_one_line_even_when_the_file_name_holds_line_breaks(tmp_path):
+    path = tmp_path / "bad\nname\r.bin"
+    path.write_bytes(b"1234567")  # not a multiple of 5 bytes
+    result = run_hsd(["events", "info", path])
+    assert_no_crash(result)
+    assert result.rc == 2, result
+    last = result.err.strip().splitlines()[-1]
+    assert last.startswith("hsd: error: ") and "bad\\nname\\r.bin" in last, result
+
+
+def test_a_dataset_error_ends_with_the_error_line_after_its_layout(tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    result = run_hsd(["data", "info", "nmnist", "--root", not_a_folder])
+    assert_refused(result, not_a_folder)
+    lines = result.err.strip().splitlines()
+    assert lines[-1].startswith("hsd: error: ") and "expected layout above" in lines[-1], result
+    assert "expected layout:" in lines and "+-- Train/" in result.err, result

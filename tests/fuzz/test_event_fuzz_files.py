@@ -257,3 +257,40 @@ def test_malformed_event_files(tmp_path, seed):
             path = _mutate(kind, path, rnd.choice(MUTATIONS), rnd)
             outcomes[_check(path)] += 1
     assert outcomes["refused"] > 0 and outcomes["accepted"] > 0, outcomes
+
+
+def _aedat4_file(path: Path) -> Path:
+    """A small AEDAT 4 file written by dv-processing (hsd has no AEDAT 4 writer)."""
+    dv = pytest.importorskip("dv_processing", reason="dv-processing is not installed (extra live)")
+    writer = dv.io.MonoCameraWriter(
+        str(path), dv.io.MonoCameraWriter.EventOnlyConfig("t", (34, 34))
+    )
+    store = dv.EventStore()
+    for i in range(50):
+        store.push_back(1000 + 10 * i, i % 34, (3 * i) % 34, bool(i % 2))
+    writer.writeEvents(store)
+    del writer  # closes the file
+    return path
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_aedat4_header_bytes_that_break_utf8(tmp_path, seed):
+    """A byte of the AEDAT 4 XML header replaced by one that is not UTF-8 made the decoder's XML
+    parser panic (pyo3's PanicException, a BaseException that escaped every handler): refused
+    naming the file, or read as a valid file."""
+    data = _aedat4_file(tmp_path / "good.aedat4").read_bytes()
+    start, end = data.index(b"<dv"), data.index(b"</dv>")
+    rnd = random.Random(seed)
+    first_gt = data.index(b">", start)
+    positions = [first_gt] + [rnd.randrange(start, end) for _ in range(40)]
+    for case, pos in enumerate(positions):
+        path = tmp_path / f"{case}.aedat4"
+        path.write_bytes(
+            data[:pos] + bytes([rnd.choice((0x80, 0xBA, 0xC3, 0xE2, 0xFF))]) + data[pos + 1 :]
+        )
+        result = run_hsd(["events", "info", "--json", path])
+        assert_no_crash(result)
+        if case == 0:  # the '>' of <dv ...> made the parser panic
+            assert "corrupt AEDAT 4" in assert_refused(result, path)
+        elif result.rc != 0:
+            assert_refused(result, path)

@@ -433,12 +433,15 @@ def _read_entry(path: Path, dataset: EventDataset) -> tuple[FrameArrays | None, 
     """``(arrays, "")`` of a complete, intact and current entry, else ``(None, the fault)``."""
     if not path.is_dir():
         return None, "the entry is a file, not a folder"
+    for name in ("manifest.json", *_ARRAY_FILES):  # a FIFO or device would block the read
+        if (path / name).exists() and not (path / name).is_file():
+            return None, f"{name} is not a regular file"
     try:
         manifest = json.loads((path / "manifest.json").read_text("utf-8"))
         sums, sources = manifest["sha256"], manifest["sources"]
         if manifest.get("format") != FORMAT_VERSION or not isinstance(sums, dict):
             return None, "manifest.json is of another format"
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None, "manifest.json is missing or unreadable"
     if sources != _source_fingerprints(dataset):
         return None, "source files changed since the entry was built (size or modification time)"
@@ -454,7 +457,7 @@ def _read_entry(path: Path, dataset: EventDataset) -> tuple[FrameArrays | None, 
         labels = np.load(path / "labels.npy")
         end_times = np.load(path / "end_times_us.npy")
         keys = json.loads((path / "keys.json").read_text("utf-8"))
-    except (OSError, ValueError, EOFError):
+    except (OSError, ValueError, EOFError, RecursionError):
         return None, "an array file cannot be read"
     if frames.dtype not in (np.uint16, np.int32) or labels.dtype != np.int64 or frames.ndim != 5:
         return None, "an array has the wrong type or shape"

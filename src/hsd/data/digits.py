@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -106,7 +107,7 @@ class DigitsDVS(EventDataset):
             try:
                 with np.load(self.events_path) as npz:
                     store = {k: npz[k] for k in ("t", "x", "y", "p", "offsets")}
-            except (OSError, ValueError, KeyError) as exc:
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
                 raise DatasetError(
                     f"{self.name}: {self.events_path} is unreadable ({exc}); delete it to "
                     "regenerate"

@@ -88,8 +88,8 @@ class QCFS(nn.Module):
 
     def __init__(self, levels: int = 8, init_threshold: float = DEFAULT_INIT_THRESHOLD) -> None:
         super().__init__()
-        if int(levels) < 1:
-            raise ValueError(f"QCFS levels must be >= 1, got {levels}")
+        if isinstance(levels, bool) or int(levels) != levels or int(levels) < 1:
+            raise ValueError(f"QCFS levels must be a whole number >= 1, got {levels}")
         if not init_threshold > 0:
             raise ValueError(f"QCFS init_threshold must be > 0, got {init_threshold}")
         self.levels = int(levels)

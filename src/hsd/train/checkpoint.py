@@ -200,6 +200,29 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
+def _tensor_fault(tensor: torch.Tensor) -> str:
+    """What makes ``tensor`` unfit as a weight ('' if nothing): not dense, quantized, complex,
+    without data (``meta``), or more elements than its storage holds (a stride-0 expansion:
+    hashing or copying it would write out every element)."""
+    if tensor.layout != torch.strided:
+        return f"a {tensor.layout} tensor, not a dense one"
+    if tensor.is_quantized:
+        return f"a quantized {tensor.dtype} tensor"
+    if tensor.is_complex():
+        return f"a complex {tensor.dtype} tensor"
+    if tensor.device.type == "meta":
+        return "a tensor without data (meta device)"
+    if (
+        tensor.numel()
+        and tensor.numel() * tensor.element_size() > tensor.untyped_storage().nbytes()
+    ):
+        return (
+            f"of shape {tuple(tensor.shape)} over a storage of "
+            f"{tensor.untyped_storage().nbytes()} bytes (overlapping strides)"
+        )
+    return ""
+
+
 def _check_structure(payload: Any, path: Path) -> None:
     if (
         isinstance(payload, dict)
@@ -242,6 +265,9 @@ def _check_structure(payload: Any, path: Path) -> None:
     for name, tensor in state.items():
         if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
             raise CheckpointError(f"{path}: state_dict entry {name!r} is not a named tensor")
+        fault = _tensor_fault(tensor)
+        if fault:
+            raise CheckpointError(f"{path}: weight '{name}' is {fault}; hsd writes none such")
     classes = payload["classes"]
     if (
         not isinstance(classes, list)
@@ -258,6 +284,11 @@ def _check_structure(payload: Any, path: Path) -> None:
     stage = payload["stage"]
     if not isinstance(stage, str) or not re.fullmatch(STAGE_PATTERN, stage):
         raise CheckpointError(f"{path}: unknown stage {stage!r}")
+    if model["spiking"] != (stage != "teacher"):
+        raise CheckpointError(
+            f"{path}: stage '{stage}' is {'an ANN' if stage == 'teacher' else 'a spiking network'}"
+            f" but model.spiking is {model['spiking']} (damaged or forged)"
+        )
     if not isinstance(payload["config"], dict):
         raise CheckpointError(f"{path}: the 'config' entry must be a mapping")
     from hsd.config import config_from_dict
@@ -311,8 +342,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """
     path = _resolve(Path(path))
     payload = _torch_load(path, map_location)
-    _check_structure(payload, path)
-    _check_digest(payload, path)
+    try:
+        _check_structure(payload, path)
+        _check_digest(payload, path)
+    except RecursionError:
+        raise CheckpointError(f"{path}: nested too deeply; not an hsd checkpoint") from None
     _check_finite(payload, path)
     payload["path"] = str(path)
     return payload

@@ -304,6 +304,61 @@ def write_aedat31(path: str | Path, events: Events) -> None:
 # --- AEDAT 4 -----------------------------------------------------------------------------------
 
 
+def _is_rust_panic(exc: BaseException) -> bool:
+    """A Rust panic inside the ``aedat`` decoder reaches Python as pyo3's ``PanicException``,
+    a ``BaseException`` (not an ``Exception``): e.g. a header string cut inside a UTF-8
+    character."""
+    return type(exc).__name__ == "PanicException"
+
+
+_AEDAT4_HEADER_MAX = 16 << 20
+
+
+def _aedat4_check_header(path: Path) -> None:
+    """Refuse an AEDAT 4 header the ``aedat`` decoder cannot survive. Its header is
+    ``#!AER-DAT4.0\\r\\n``, a little-endian u32 size and an ``IOHeader`` flatbuffer whose
+    ``infoNode`` string is the XML stream description. An ``infoNode`` that is not UTF-8 makes
+    the decoder panic while converting it to Python, and that panic aborts the process (SIGABRT,
+    nothing to catch), so the header is read and the string checked here first."""
+    with open_file(path) as fh:
+        head = read_at(fh, path, len(_AEDAT4_MAGIC) + 6)
+        if len(head) < len(_AEDAT4_MAGIC) + 6:
+            raise EventFileError(path, "truncated AEDAT 4 header")
+        (n,) = struct.unpack_from("<I", head, len(_AEDAT4_MAGIC) + 2)
+        if n > _AEDAT4_HEADER_MAX:
+            raise EventFileError(path, f"corrupt AEDAT 4 header (declares {n} bytes)")
+        buf = read_at(fh, path, n)
+    if len(buf) < n:
+        raise EventFileError(path, f"truncated AEDAT 4 header ({len(buf)} of {n} bytes)")
+
+    def u32(at: int, fmt: str = "<I") -> int:
+        if not 0 <= at <= len(buf) - 4:
+            raise EventFileError(path, "corrupt AEDAT 4 header (offset outside the header)")
+        return struct.unpack_from(fmt, buf, at)[0]
+
+    root = u32(0)
+    vtable = root - u32(root, "<i")
+    if not 0 <= vtable <= len(buf) - 4:
+        raise EventFileError(path, "corrupt AEDAT 4 header (offset outside the header)")
+    (vtable_size,) = struct.unpack_from("<H", buf, vtable)
+    if vtable_size < 10 or vtable + 10 > len(buf):  # field 2 (infoNode) absent: decoder's call
+        return
+    (field,) = struct.unpack_from("<H", buf, vtable + 8)
+    if not field:
+        return
+    at = root + field
+    at += u32(at)
+    length = u32(at)
+    if at + 4 + length > len(buf):
+        raise EventFileError(path, "corrupt AEDAT 4 header (description outside the header)")
+    try:
+        buf[at + 4 : at + 4 + length].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EventFileError(
+            path, f"corrupt AEDAT 4 header (stream description is not UTF-8 at byte {exc.start})"
+        ) from None
+
+
 def _aedat4_open(path: Path):
     """``(decoder, stream id, header sensor size)`` of the lowest-id events stream."""
     try:
@@ -312,11 +367,16 @@ def _aedat4_open(path: Path):
         raise EventFileError(
             path, "reading AEDAT 4 needs the aedat package: " + install_hint("aedat4")
         ) from None
+    _aedat4_check_header(path)
     try:
         decoder = aedat.Decoder(str(path))
         streams = decoder.id_to_stream()
     except (RuntimeError, OSError, ValueError) as exc:
         raise EventFileError(path, f"corrupt AEDAT 4 file ({exc})") from None
+    except BaseException as exc:
+        if not _is_rust_panic(exc):
+            raise
+        raise EventFileError(path, f"corrupt AEDAT 4 file (decoder panic: {exc})") from None
     ids = [sid for sid, s in streams.items() if s.get("type") == "events"]
     if not ids:
         raise EventFileError(path, "the AEDAT 4 file has no events stream")
@@ -338,6 +398,10 @@ def _aedat4_blocks(path: Path, decoder, sid: int):
                 yield ev["t"].astype(np.int64), ev["x"], ev["y"], ev["on"].astype(np.uint8)
     except (RuntimeError, OSError, ValueError) as exc:
         raise EventFileError(path, f"corrupt AEDAT 4 file ({exc})") from None
+    except BaseException as exc:
+        if not _is_rust_panic(exc):
+            raise
+        raise EventFileError(path, f"corrupt AEDAT 4 file (decoder panic: {exc})") from None
 
 
 def _read_aedat4(
