@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import struct
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -304,6 +307,51 @@ def write_aedat31(path: str | Path, events: Events) -> None:
 # --- AEDAT 4 -----------------------------------------------------------------------------------
 
 
+class _DecoderStderr:
+    """Holds the ``aedat`` decoder's writes to file descriptor 2 while it runs.
+
+    A Rust panic prints ``thread ... panicked at ...`` (and, with ``RUST_BACKTRACE`` set, a
+    whole stack backtrace) straight to fd 2 before pyo3 turns it into an exception; hsd reports
+    the panic as one error line instead, so the decoder runs with fd 2 pointed at a temporary
+    file. Whatever it wrote is passed on to the real stderr unless the call panicked (then it
+    is dropped: the error names the file and the panic message)."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()
+
+    def call(self, fn, *args):
+        """``fn(*args)`` with fd 2 captured; a panic propagates, other output is passed on."""
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        saved = os.dup(2)
+        os.dup2(self._file.fileno(), 2)
+        panicked = False
+        try:
+            return fn(*args)
+        except BaseException as exc:
+            panicked = _is_rust_panic(exc)
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            self._file.flush()
+            if self._file.tell():
+                if not panicked:
+                    self._file.seek(0)
+                    data = self._file.read()
+                    try:
+                        os.write(2, data)
+                    except OSError:
+                        pass
+                self._file.seek(0)
+                self._file.truncate()
+
+    def close(self) -> None:
+        self._file.close()
+
+
 def _is_rust_panic(exc: BaseException) -> bool:
     """A Rust panic inside the ``aedat`` decoder reaches Python as pyo3's ``PanicException``,
     a ``BaseException`` (not an ``Exception``): e.g. a header string cut inside a UTF-8
@@ -368,15 +416,18 @@ def _aedat4_open(path: Path):
             path, "reading AEDAT 4 needs the aedat package: " + install_hint("aedat4")
         ) from None
     _aedat4_check_header(path)
+    quiet = _DecoderStderr()
     try:
-        decoder = aedat.Decoder(str(path))
-        streams = decoder.id_to_stream()
+        decoder = quiet.call(aedat.Decoder, str(path))
+        streams = quiet.call(decoder.id_to_stream)
     except (RuntimeError, OSError, ValueError) as exc:
         raise EventFileError(path, f"corrupt AEDAT 4 file ({exc})") from None
     except BaseException as exc:
         if not _is_rust_panic(exc):
             raise
         raise EventFileError(path, f"corrupt AEDAT 4 file (decoder panic: {exc})") from None
+    finally:
+        quiet.close()
     ids = [sid for sid, s in streams.items() if s.get("type") == "events"]
     if not ids:
         raise EventFileError(path, "the AEDAT 4 file has no events stream")
@@ -390,9 +441,14 @@ def _aedat4_open(path: Path):
     return decoder, sid, check_header_size(path, *size)
 
 
+_END = object()
+
+
 def _aedat4_blocks(path: Path, decoder, sid: int):
+    quiet = _DecoderStderr()
+    packets = iter(decoder)
     try:
-        for packet in decoder:
+        while (packet := quiet.call(next, packets, _END)) is not _END:
             if packet["stream_id"] == sid and "events" in packet:
                 ev = packet["events"]
                 yield ev["t"].astype(np.int64), ev["x"], ev["y"], ev["on"].astype(np.uint8)
@@ -402,6 +458,8 @@ def _aedat4_blocks(path: Path, decoder, sid: int):
         if not _is_rust_panic(exc):
             raise
         raise EventFileError(path, f"corrupt AEDAT 4 file (decoder panic: {exc})") from None
+    finally:
+        quiet.close()
 
 
 def _read_aedat4(
