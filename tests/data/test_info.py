@@ -53,8 +53,9 @@ def test_cli_missing_root_is_a_clean_error(tmp_path, capsys, command):
         argv += ["--out", str(tmp_path / "x.png")]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    first = err.splitlines()[0]
-    assert first.startswith("hsd: error: nmnist: ") and "missing: folder not found" in first
+    last = err.splitlines()[-1]  # the expected layout is printed above the error line
+    assert last.startswith("hsd: error: nmnist: ") and "missing: folder not found" in last
+    assert "expected layout" in err
     assert "Traceback" not in err
 
 
