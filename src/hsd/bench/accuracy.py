@@ -29,7 +29,6 @@ form of this benchmark).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import statistics
 import time
@@ -39,7 +38,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from hsd.bench.common import command_line, machine
+from hsd.bench.common import command_line, record_header
 from hsd.bench.runner import (
     METHODS,
     PROTOCOL_FREE,
@@ -173,13 +172,7 @@ def run_accuracy(
             runs[protocol][str(seed)] = evaluated
         seconds[str(seed)] = round(time.perf_counter() - t_seed, 1)
         results = {
-            "command": command_line(),
-            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "machine": machine(resolve_device(base.device)),
-            "dataset": base.data.dataset,
-            "emulated": base.data.dataset == "digits-dvs",
-            "config": None if config is None else str(config),
-            "overrides": overrides,
+            **record_header(resolve_device(base.device), base.data.dataset, config, overrides),
             "frames": n,
             "split_by": base.data.split_by,
             "train_samples": len(data.train),

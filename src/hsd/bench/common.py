@@ -65,6 +65,25 @@ def command_line() -> str:
     return shlex.join([Path(first).name, *rest])
 
 
+def record_header(
+    device: torch.device, dataset: str, config: Any, overrides: Any
+) -> dict[str, Any]:
+    """The fields every accuracy record starts with: the command, the UTC date, the machine,
+    the dataset (and whether it is emulated: the embedded digits-dvs), the recipe and the
+    overrides."""
+    import datetime as dt
+
+    return {
+        "command": command_line(),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(device),
+        "dataset": dataset,
+        "emulated": dataset == "digits-dvs",
+        "config": None if config is None else str(config),
+        "overrides": overrides,
+    }
+
+
 def parse_ints(text: str) -> list[int]:
     """``"1,2,4"`` -> ``[1, 2, 4]``."""
     return [int(item) for item in text.split(",") if item]

@@ -31,7 +31,6 @@ differences averaged over seeds) of the accuracy difference with its 95 % interv
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import itertools
 import json
 import statistics
@@ -42,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from hsd.bench.common import command_line, machine, parse_ints
+from hsd.bench.common import parse_ints, record_header
 from hsd.bench.runner import METHODS, cross_validate, run_split, same_budget, test_keys
 from hsd.bench.significance import interval_table, noise_sentence, table_footer
 from hsd.bench.stats import mcnemar_exact, wilson_interval
@@ -277,13 +276,7 @@ def run_early(
     )
     name = f"{frames}x{frame_ms:g}ms"
     summary = {
-        "command": command_line(),
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine(resolve_device(base.device)),
-        "dataset": base.data.dataset,
-        "emulated": base.data.dataset == "digits-dvs",
-        "config": None if config is None else str(config),
-        "overrides": base_overrides,
+        **record_header(resolve_device(base.device), base.data.dataset, config, base_overrides),
         "protocols": {
             name: {
                 "frames": frames,

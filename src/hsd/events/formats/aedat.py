@@ -316,11 +316,14 @@ class _DecoderStderr:
     file. Whatever it wrote is passed on to the real stderr unless the call panicked (then it
     is dropped: the error names the file and the panic message)."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path) -> None:
+        self._path = path
         self._file = tempfile.TemporaryFile()
 
     def call(self, fn, *args):
-        """``fn(*args)`` with fd 2 captured; a panic propagates, other output is passed on."""
+        """``fn(*args)`` with fd 2 captured, other output passed on; the decoder's errors
+        (``RuntimeError``, ``OSError``, ``ValueError``) and a Rust panic are raised as
+        :class:`~hsd.errors.EventFileError` naming the file."""
         try:
             sys.stderr.flush()
         except (OSError, ValueError):
@@ -330,9 +333,15 @@ class _DecoderStderr:
         panicked = False
         try:
             return fn(*args)
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise EventFileError(self._path, f"corrupt AEDAT 4 file ({exc})") from None
         except BaseException as exc:
             panicked = _is_rust_panic(exc)
-            raise
+            if not panicked:
+                raise
+            raise EventFileError(
+                self._path, f"corrupt AEDAT 4 file (decoder panic: {exc})"
+            ) from None
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -416,16 +425,10 @@ def _aedat4_open(path: Path):
             path, "reading AEDAT 4 needs the aedat package: " + install_hint("aedat4")
         ) from None
     _aedat4_check_header(path)
-    quiet = _DecoderStderr()
+    quiet = _DecoderStderr(path)
     try:
         decoder = quiet.call(aedat.Decoder, str(path))
         streams = quiet.call(decoder.id_to_stream)
-    except (RuntimeError, OSError, ValueError) as exc:
-        raise EventFileError(path, f"corrupt AEDAT 4 file ({exc})") from None
-    except BaseException as exc:
-        if not _is_rust_panic(exc):
-            raise
-        raise EventFileError(path, f"corrupt AEDAT 4 file (decoder panic: {exc})") from None
     finally:
         quiet.close()
     ids = [sid for sid, s in streams.items() if s.get("type") == "events"]
@@ -445,19 +448,13 @@ _END = object()
 
 
 def _aedat4_blocks(path: Path, decoder, sid: int):
-    quiet = _DecoderStderr()
-    packets = iter(decoder)
+    quiet = _DecoderStderr(path)
     try:
+        packets = quiet.call(iter, decoder)
         while (packet := quiet.call(next, packets, _END)) is not _END:
             if packet["stream_id"] == sid and "events" in packet:
                 ev = packet["events"]
                 yield ev["t"].astype(np.int64), ev["x"], ev["y"], ev["on"].astype(np.uint8)
-    except (RuntimeError, OSError, ValueError) as exc:
-        raise EventFileError(path, f"corrupt AEDAT 4 file ({exc})") from None
-    except BaseException as exc:
-        if not _is_rust_panic(exc):
-            raise
-        raise EventFileError(path, f"corrupt AEDAT 4 file (decoder panic: {exc})") from None
     finally:
         quiet.close()
 
