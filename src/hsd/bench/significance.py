@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from hsd.bench.stats import mcnemar_exact, wilson_interval
+from hsd.eval.report import latency_row, method_row, steps_of
 
 __all__ = [
     "ALPHA",
@@ -105,7 +106,7 @@ def interval_table(
     runs = _runs(methods)
     first = runs[0]
     reference = reference or reference_method(first)
-    steps = sorted({int(t) for e in first.values() for t in e.get("accuracy", {})})
+    steps = steps_of(first)
     marks = compare_at(runs, highlight, reference) if highlight is not None else {}
     heads = [f"**T={t}**" if str(t) == str(highlight) else f"T={t}" for t in steps]
     rows = [
@@ -130,21 +131,9 @@ def interval_table(
                 elif marks.get(name, {}).get("significant"):
                     cell += " *"
             cells.append(cell)
-        trained = entry.get("trained_steps")
-        trained = "–" if trained is None else trained
-        rows.append(f"| {entry.get('label', name)} | {trained} | " + " | ".join(cells) + " |")
-    if latency:
-        lat = next(
-            (
-                e["latency_ms"]
-                for e in first.values()
-                if any(v is not None for v in e.get("latency_ms", {}).values())
-            ),
-            None,
-        )
-        if lat:
-            cells = [f"{lat[str(t)]:.0f} ms" if lat.get(str(t)) is not None else "" for t in steps]
-            rows.append("| *event time to decision* | | " + " | ".join(cells) + " |")
+        rows.append(method_row(name, entry, cells))
+    if latency and (last := latency_row(first, steps)):
+        rows.append(last)
     return "\n".join(rows)
 
 

@@ -14,14 +14,39 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["accuracy_table", "plot_accuracy_vs_steps"]
+__all__ = ["accuracy_table", "latency_row", "method_row", "plot_accuracy_vs_steps", "steps_of"]
 
 
-def _steps_of(methods: Mapping[str, Mapping[str, Any]]) -> list[int]:
+def steps_of(methods: Mapping[str, Mapping[str, Any]]) -> list[int]:
+    """Every T any method has an accuracy for, ascending."""
     steps: set[int] = set()
     for result in methods.values():
         steps.update(int(t) for t in result.get("accuracy", {}))
     return sorted(steps)
+
+
+def method_row(name: str, result: Mapping[str, Any], cells: list[str]) -> str:
+    """One table row: the method's label, the T it was trained at ("–" when none), ``cells``."""
+    trained = result.get("trained_steps")
+    trained = "–" if trained is None else trained
+    return f"| {result.get('label', name)} | {trained} | " + " | ".join(cells) + " |"
+
+
+def latency_row(methods: Mapping[str, Mapping[str, Any]], steps: list[int]) -> str | None:
+    """The last row of an accuracy table: the mean event time consumed at each T (ms), from the
+    first method that has it; None when none has."""
+    lat = next(
+        (
+            r["latency_ms"]
+            for r in methods.values()
+            if any(v is not None for v in r.get("latency_ms", {}).values())
+        ),
+        None,
+    )
+    if not lat:
+        return None
+    cells = [f"{lat[str(t)]:.0f} ms" if lat.get(str(t)) is not None else "" for t in steps]
+    return "| *event time to decision* | | " + " | ".join(cells) + " |"
 
 
 def accuracy_table(
@@ -35,7 +60,7 @@ def accuracy_table(
     ``spread``: optional ``{method: {T: std}}`` printed as ``mean ± std`` (cross-validation).
     A last row gives the mean event time consumed at each T (milliseconds) when available.
     """
-    steps = _steps_of(methods)
+    steps = steps_of(methods)
     header = "| method | trained at T | " + " | ".join(f"T={t}" for t in steps) + " |"
     rule = "|---|---|" + "---|" * len(steps)
     rows = [header, rule]
@@ -50,22 +75,9 @@ def accuracy_table(
             if spread and name in spread and str(t) in spread[name]:
                 cell += f" ± {100 * spread[name][str(t)]:.1f}"
             cells.append(cell)
-        trained = result.get("trained_steps")
-        trained = "–" if trained is None else trained
-        label = result.get("label", name)
-        rows.append(f"| {label} | {trained} | " + " | ".join(cells) + " |")
-    if latency:
-        lat = next(
-            (
-                r["latency_ms"]
-                for r in methods.values()
-                if any(v is not None for v in r.get("latency_ms", {}).values())
-            ),
-            None,
-        )
-        if lat:
-            cells = [f"{lat[str(t)]:.0f} ms" if lat.get(str(t)) is not None else "" for t in steps]
-            rows.append("| *event time to decision* | | " + " | ".join(cells) + " |")
+        rows.append(method_row(name, result, cells))
+    if latency and (last := latency_row(methods, steps)):
+        rows.append(last)
     return "\n".join(rows)
 
 
