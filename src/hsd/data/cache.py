@@ -247,6 +247,13 @@ def _reraise(fault: tuple[type, str]) -> None:
     raise exc
 
 
+def _pool_shape(workers: int, n: int) -> tuple[int, int]:
+    """``(processes, samples per task)`` of a build of ``n`` samples by ``workers`` processes
+    (what :func:`_sample_results` runs and :func:`_admit_build` admits)."""
+    processes = max(1, min(workers, n))
+    return processes, max(1, min(8, n // (processes * 8)))
+
+
 def _sample_results(dataset: EventDataset, spec: FrameSpec, workers: int, n: int):
     """Yield ``(frames, end_times)`` of samples ``0..n-1`` in order, from ``workers``
     processes (this process when ``workers <= 1`` or there is a single sample)."""
@@ -256,8 +263,7 @@ def _sample_results(dataset: EventDataset, spec: FrameSpec, workers: int, n: int
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    processes = min(workers, n)
-    chunk = max(1, min(8, n // (processes * 8)))
+    processes, chunk = _pool_shape(workers, n)
     with context.Pool(processes, initializer=_worker_init, initargs=(dataset, spec)) as pool:
         for frames, extra in pool.imap(_worker_sample, range(n), chunksize=chunk):
             if frames is None:
@@ -343,8 +349,7 @@ def _admit_build(dataset: EventDataset, spec: FrameSpec, folder: Path, workers: 
     out = spec.n_frames * 2 * out_h * out_w
     native = spec.size is None or spec.resize == "interpolate" or dataset.kind == "frames"
     work = spec.n_frames * 2 * (height * width if native else out_h * out_w)
-    processes = max(1, min(workers, n))
-    chunk = max(1, min(8, n // (processes * 8)))
+    processes, chunk = _pool_shape(workers, n)
     memory = processes * 14 * work + (chunk * processes + 1) * 4 * out + n * spec.n_frames * 8
     what = (
         f"{dataset.name}: building its frame cache ({n} samples x {spec.n_frames} frames x 2 x "
